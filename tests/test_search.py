@@ -9,15 +9,16 @@ from mixpath_lab.spaces import nb201, tiny, NB201_OPS
 from mixpath_lab.search import Evolution, NB201Oracle, NSGA2Search, RandomSearch
 
 ROOT = Path(__file__).resolve().parents[1]
-CSV = ROOT.parent/'shared'/'data'/'nas-bench-201'/'nb201_combined.csv'
-needs_csv = pytest.mark.skipif(not CSV.exists(), reason='needs ../shared/data/nas-bench-201/nb201_combined.csv')
+from mixpath_lab.data import data_dir
+CSV = data_dir()/'nb201.csv.gz'  # the shipped NAS-Bench-201 table
+needs_csv = pytest.mark.skipif(not CSV.exists(), reason=f'needs the shipped NAS-Bench-201 table {CSV}')
 
 # The ground truth and the cost, as small importable code (the killed subprocess runs the same definitions).
 HELPERS = textwrap.dedent(f'''
-    import csv
+    import csv, gzip
     from mixpath_lab.spaces import nb201, NB201_OPS
     SPACE = nb201()
-    with open({str(CSV)!r}) as f: ACC = {{r['arch_str']: float(r['cifar10_test_200ep']) for r in csv.DictReader(f)}}
+    with gzip.open({str(CSV)!r}, 'rt') as f: ACC = {{r['arch_str']: float(r['cifar10_test_200ep']) for r in csv.DictReader(f)}}
     class Table:
         "The query() of mixpath_lab.benchmarks.NB201 for 200-epoch CIFAR-10 test accuracy."
         def query(self, arch, dataset='cifar10', epochs=200, split='test'):
@@ -122,3 +123,19 @@ def test_supernet_evaluator_plugs_in():
     assert s.n_evals == 15 and len(calls) == 15 and len(set(calls)) == 15  # each arch evaluated once
     assert hist[-1]['best']['accuracy'] == max(ev.accuracy(a) for a in s.acc)
     with pytest.raises(MixpathError, match='budget of 15 spent'): s.accuracy(next(a for a in sp.enumerate() if a not in s.acc))
+
+@needs_csv
+def test_nsga2_resume_with_infeasible_members(helpers, tmp_path):
+    "A limit so tight that the population keeps infeasible members (no rank/crowding): resume is still exact."
+    _, h = helpers
+    from mixpath_lab.search import ArchCodec
+    sp = nb201(); cd = ArchCodec(sp); oracle = NB201Oracle(h.Table())
+    cost = lambda a: float(cd.encode(a).sum())  # only 7 archs have gene sum <= 1
+    kw = dict(cost=cost, cost_limit=1.0, pop_size=12, budget=100, seed=3, progress=False)
+    full = NSGA2Search(sp, oracle, run_dir=tmp_path/'a', **kw); full.run(4)
+    NSGA2Search(sp, oracle, run_dir=tmp_path/'b', **kw).run(1)
+    state = json.loads((tmp_path/'b'/'state.json').read_text())
+    assert None in state['extra']['rank']  # infeasible members are in the saved population
+    resumed = NSGA2Search(sp, oracle, run_dir=tmp_path/'b', **kw); resumed.run(4)
+    assert resumed.history == full.history and len(full.history) == 4
+    assert all(e['cost'] <= 1.0 for r in full.history for e in r['pareto'])
