@@ -1,0 +1,100 @@
+"""Supernet speed, measured side by side (CPU, 2 threads): ratios, not absolute claims.
+
+(a) Shadow BN vs one shared BN: training step on the same S1 arch (target: SBN <= 1.03x).
+(b) supernet training step on a sampled arch vs the standalone subnet of that arch (target <= 1.15x).
+(c) S1 (m=2) supernet training step, batch 64, 32x32, images/s, channels_last vs NCHW
+    (DESIGN.md: the authors' code does ~17 images/s on these machines; target >= 2x that, i.e. >= 34).
+
+Each comparison interleaves its sides (alternating order) and reports medians, so load on the
+machine affects both sides alike. Run: `python bench/bench_supernet.py [--reps 5] [--batch 64]`.
+"""
+from __future__ import annotations
+import argparse, statistics, time
+import numpy as np
+import torch
+import torch.nn.functional as F
+from mixpath_lab.spaces import mixpath_s1
+from mixpath_lab.supernet import Supernet
+
+AUTHORS_IMG_S = 17.0
+
+
+def make_step(model, fwd, x, y):
+    "One SGD training step (MixPath defaults: momentum 0.9, wd 3e-4, clip 5)."
+    opt = torch.optim.SGD(model.parameters(), lr=0.025, momentum=0.9, weight_decay=3e-4)
+    def step():
+        opt.zero_grad(set_to_none=True)
+        F.cross_entropy(fwd(x), y).backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+        opt.step()
+    return step
+
+
+def interleaved(sides: dict, reps: int, warmup: int = 1) -> dict[str, float]:
+    "Median seconds per call of each side; sides alternate order every repetition."
+    for _ in range(warmup):
+        for f in sides.values(): f()
+    t = {k: [] for k in sides}
+    for r in range(reps):
+        for k in (list(sides) if r % 2 == 0 else list(sides)[::-1]):
+            t0 = time.perf_counter(); sides[k](); t[k].append(time.perf_counter() - t0)
+    return {k: statistics.median(v) for k, v in t.items()}
+
+
+def data(batch, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(batch, 3, 32, 32, generator=g), torch.randint(0, 10, (batch,), generator=g)
+
+
+def bench_sbn_vs_bn(reps, batch):
+    space = mixpath_s1(2); x, y = data(batch)
+    arch = space.decode('|'.join(['e6:dw3+dw7', 'e3:dw5'] * 6))   # k = 2 and k = 1 layers
+    torch.manual_seed(0); sbn = Supernet(space, 'sbn').train()
+    torch.manual_seed(0); bn = Supernet(space, 'bn').train()
+    m = interleaved({'sbn': make_step(sbn, lambda x: sbn(x, arch), x, y),
+                     'bn': make_step(bn, lambda x: bn(x, arch), x, y)}, reps)
+    print(f"(a) SBN {m['sbn']*1e3:.0f} ms/step, shared BN {m['bn']*1e3:.0f} ms/step: "
+          f"ratio SBN/BN = {m['sbn']/m['bn']:.3f} (target <= 1.03)")
+    return m['sbn'] / m['bn']
+
+
+def bench_supernet_vs_subnet(reps, batch):
+    space = mixpath_s1(2); x, y = data(batch)
+    arch = space.sample(np.random.default_rng(1))
+    torch.manual_seed(0); net = Supernet(space, 'sbn').train(); sub = net.subnet(arch).train()
+    m = interleaved({'supernet': make_step(net, lambda x: net(x, arch), x, y),
+                     'subnet': make_step(sub, sub, x, y)}, reps)
+    print(f"(b) supernet {m['supernet']*1e3:.0f} ms/step, standalone subnet {m['subnet']*1e3:.0f} ms/step: "
+          f"ratio = {m['supernet']/m['subnet']:.3f} (target <= 1.15)  arch {space.encode(arch)}")
+    return m['supernet'] / m['subnet']
+
+
+def bench_channels_last(reps, batch):
+    space = mixpath_s1(2); x, y = data(batch)
+    torch.manual_seed(0); cl = Supernet(space, 'sbn', channels_last=True).train()
+    torch.manual_seed(0); nchw = Supernet(space, 'sbn', channels_last=False).train()
+    rng = np.random.default_rng(2); archs = [space.sample(rng) for _ in range(reps + 1)]
+    it = {'cl': iter(archs), 'nchw': iter(archs)}   # the same arch sequence on both sides
+    def side(net, key):
+        step = make_step(net, lambda x: net(x, cur[key]), x, y); cur = {}
+        def f(): cur[key] = next(it[key]); step()
+        return f
+    m = interleaved({'channels_last': side(cl, 'cl'), 'nchw': side(nchw, 'nchw')}, reps)
+    ips = {k: batch / v for k, v in m.items()}
+    print(f"(c) S1 m=2 train step, batch {batch}, 32x32: channels_last {ips['channels_last']:.1f} img/s "
+          f"({m['channels_last']:.2f} s/step), NCHW {ips['nchw']:.1f} img/s ({m['nchw']:.2f} s/step); "
+          f"channels_last/NCHW speed = {ips['channels_last']/ips['nchw']:.2f}x; "
+          f"vs authors' ~{AUTHORS_IMG_S:.0f} img/s: {ips['channels_last']/AUTHORS_IMG_S:.2f}x (target >= 2)")
+    return ips
+
+
+if __name__ == '__main__':
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument('--reps', type=int, default=5); p.add_argument('--batch', type=int, default=64)
+    p.add_argument('--only', default='abc', help='which comparisons to run, e.g. "c"')
+    a = p.parse_args()
+    torch.set_num_threads(2)
+    print(f'torch {torch.__version__}, {torch.get_num_threads()} threads, batch {a.batch}, {a.reps} interleaved reps (medians)')
+    if 'c' in a.only: bench_channels_last(a.reps, a.batch)
+    if 'a' in a.only: bench_sbn_vs_bn(a.reps, a.batch)
+    if 'b' in a.only: bench_supernet_vs_subnet(a.reps, a.batch)
