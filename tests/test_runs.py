@@ -1,0 +1,109 @@
+"""Every experiment notebook in nbs/runs/ runs headless (papermill, `smoke=True`) and leaves its results; bad parameters fail first; sweeps."""
+from __future__ import annotations
+import json, sys
+import pandas as pd
+import pytest
+from conftest import CHROMIUM, RUNS, runs_notebooks
+from mixpath_lab.batch import notebook_parameters, run_notebook, sweep
+from mixpath_lab.core import MixpathError
+
+pytestmark = pytest.mark.timeout(300)
+
+# What each notebook's summary.json must hold beyond the keys every runs notebook writes (`COMMON_KEYS`), and how many
+# static plotly figures its executed copy must show. A notebook not listed here only has to meet the common rules.
+COMMON_KEYS = {'seconds'}
+EXPECT = {
+    'dashboard': dict(keys={'norm', 'seed', 'steps', 'final_loss', 'final_acc', 'n_archs', 'kendall', 'spearman', 'ranking', 'figures'},
+                      n_static=8),
+}
+NOTEBOOKS = [pytest.param(p, id=p.stem) for p in runs_notebooks()]
+
+
+@pytest.fixture(autouse=True)
+def _headless(kernel_environ, monkeypatch):
+    "Kernels import this checkout and draw plain figures (no frontend watches a papermill run)."
+    monkeypatch.setenv('MIXPATH_HEADLESS', '1')
+
+
+def test_runs_folder():
+    assert (RUNS/'.notest').exists(), 'nbs/runs/.notest keeps nbdev_test away from the experiment notebooks'
+    assert (RUNS/'dashboard.ipynb').exists()
+
+
+def test_kernel_is_this_python():
+    "papermill and JupyterLab start the `python3` kernelspec; jupyter_client runs it with this interpreter (the venv's)."
+    from jupyter_client.kernelspec import KernelSpecManager
+    from jupyter_client.manager import KernelManager
+    spec = KernelSpecManager().get_kernel_spec('python3')
+    km = KernelManager(kernel_name='python3')
+    cmd = km.format_kernel_cmd()
+    assert cmd[0] == sys.executable, (spec.resource_dir, spec.argv, cmd)
+
+
+def _outputs(nb: dict) -> list[dict]:
+    return [o for c in nb['cells'] if c['cell_type'] == 'code' for o in c.get('outputs', [])]
+
+
+@pytest.mark.parametrize('nb_path', NOTEBOOKS)
+def test_runs_notebook(nb_path, tmp_path):
+    "Run the notebook with smoke=True into a fresh run directory; check the executed copy, summary and figures."
+    params = notebook_parameters(nb_path)
+    assert 'smoke' in params and 'run_dir' in params, f'{nb_path.name}: every runs notebook takes `smoke` and `run_dir` parameters'
+    run_dir = tmp_path/'run'
+    rec = run_notebook(nb_path, run_dir, {'smoke': True}, timeout=240)
+    exp = EXPECT.get(nb_path.stem, {})
+    out_nb = run_dir/'notebook.ipynb'
+    assert out_nb.exists()
+    nb = json.loads(out_nb.read_text())
+    assert not [o for o in _outputs(nb) if o['output_type'] == 'error']
+    injected = [c for c in nb['cells'] if 'injected-parameters' in c['metadata'].get('tags', [])]
+    assert len(injected) == 1 and 'smoke = True' in ''.join(injected[0]['source'])
+    summary = json.loads((run_dir/'summary.json').read_text())
+    want = COMMON_KEYS | exp.get('keys', set())
+    assert want <= set(summary), f'summary.json lacks {sorted(want - set(summary))}'
+    assert rec['smoke'] is True and rec['run_dir'] == str(run_dir)
+    html = sorted(run_dir.rglob('*.html'))
+    assert html, f'{nb_path.name} wrote no HTML figures into its run directory'
+    assert all(p.stat().st_size > 100_000 for p in html)     # standalone: plotly.js inside
+    if CHROMIUM.exists():
+        png = {p.with_suffix('').name for p in run_dir.rglob('*.png')}
+        assert {p.with_suffix('').name for p in html} <= png, 'Chromium is installed but some figures have no PNG'
+        for p in run_dir.rglob('*.png'): assert p.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+    if 'n_static' in exp:   # the executed copy ends with static figures that render when reopened
+        plotly = [o for o in _outputs(nb) if 'application/vnd.plotly.v1+json' in o.get('data', {})]
+        assert len(plotly) == exp['n_static']
+        assert all(o['data']['application/vnd.plotly.v1+json']['data'] for o in plotly)
+    if 'figures' in summary: assert sorted(summary['figures']) == sorted(p.name for p in (run_dir/'figures').iterdir())
+
+
+@pytest.mark.parametrize('nb_path', NOTEBOOKS)
+def test_bad_parameter_fails_first(nb_path, tmp_path):
+    "A misspelt or mistyped parameter fails before any kernel starts, naming the parameter; nothing is written."
+    with pytest.raises(MixpathError, match=r"no parameter 'epochz'; its parameters are: .*smoke"):
+        run_notebook(nb_path, tmp_path/'bad', {'smoke': True, 'epochz': 3})
+    with pytest.raises(MixpathError, match=r"parameter 'smoke' must be bool"):
+        run_notebook(nb_path, tmp_path/'bad', {'smoke': 'yes'})
+    assert not (tmp_path/'bad').exists()
+    with pytest.raises(MixpathError, match="no parameter 'epochz'"):
+        sweep(nb_path, {'epochz': [1, 2]}, tmp_path/'sweep', fixed={'smoke': True}, progress=False)
+    assert not (tmp_path/'sweep').exists()
+
+
+def test_sweep_two_points(tmp_path):
+    "A 2-point sweep of the dashboard notebook (Shadow BN vs one BN, 1 epoch) writes a run directory per point and summary.csv."
+    root = tmp_path/'sweep'
+    df = sweep(RUNS/'dashboard.ipynb', {'norm': ['sbn', 'bn']}, root, fixed={'smoke': True, 'png': False, 'epochs': 1}, progress=False)
+    table = pd.read_csv(root/'summary.csv')
+    assert list(table.status) == ['ok', 'ok'], table.get('error')
+    assert list(table.norm) == ['sbn', 'bn'] and len(df) == 2
+    dirs = sorted(p.name for p in root.iterdir() if p.is_dir())
+    assert dirs == ['000_norm=sbn', '001_norm=bn']
+    for d, norm in zip(dirs, ['sbn', 'bn']):
+        s = json.loads((root/d/'summary.json').read_text())
+        assert s['norm'] == norm and s['epochs'] == 1 and s['steps'] == 3        # smoke caps steps per epoch at 3
+        assert 1.0 < s['final_loss'] < 4.0 and 0 <= s['final_acc'] <= 1         # ~ln(10) after 3 steps
+        assert [r['epoch'] for r in s['ranking']] == [1] and -1 <= s['kendall'] <= 1 and -1 <= s['spearman'] <= 1
+        assert not list((root/d).rglob('*.png')) and (root/d/'figures'/'ranking_scatter.html').exists()   # png=False
+        cfg = json.loads((root/d/'train'/'config.json').read_text())
+        assert cfg['model']['norm'] == norm
+    assert table.kendall.between(-1, 1).all() and (table.steps == 3).all()
