@@ -14,6 +14,7 @@ from mixpath_lab.sbn import NORMS, PathSum, PostSumNorm
 from mixpath_lab.spaces import nb201, tiny, NB201_OPS
 from mixpath_lab.supernet import Supernet
 from mixpath_lab.nb201net import NB201Supernet, NB201Net, cell_plan
+from mixpath_lab.cost import CostModel
 
 torch.set_num_threads(1)
 LARGEST = '|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|'
@@ -124,22 +125,20 @@ def test_fresh_subnet_is_the_benchmark_network():
     assert all(int(m.num_batches_tracked) == 0 for m in bn)         # statistics reset too
 
 
-def macs_params(model):
-    with torch.no_grad(), FlopCounterMode(display=False) as fc: model(torch.randn(1, 3, 32, 32))
-    return fc.get_total_flops() / 2, sum(p.numel() for p in model.parameters())
-
-
 def test_cost_matches_published_nas_bench_201():
     # NAS-Bench-201 CIFAR-10: params 0.073306 .. 1.531546 M, FLOPs (MACs) 7.78305 .. 220.11969 M
-    net = Supernet(nb201(), 'none').eval()
-    (m_big, p_big), (m_small, p_small) = macs_params(net.subnet(LARGEST)), macs_params(net.subnet(SMALLEST))
-    assert (p_big, p_small) == (1_531_546, 73_306)
-    assert abs(m_big / 220.11969e6 - 1) < 0.05 and abs(m_small / 7.78305e6 - 1) < 0.05
-    # MACs per cell edge op: a 3x3 conv on 16ch 32x32 is 16*16*9*1024; replacing one edge with 1x1 saves 8/9 of it x5 cells per stage
+    cm = CostModel(Supernet(nb201(), 'none'), (1, 3, 32, 32))
+    big, small = cm(LARGEST), cm(SMALLEST)
+    assert (big['params'], small['params']) == (1_531_546, 73_306)
+    assert abs(big['macs'] / 220.11969e6 - 1) < 0.05 and abs(small['macs'] / 7.78305e6 - 1) < 0.05
+    # a 3x3 -> 1x1 swap on edge 0->1 saves C*C*8 MACs per pixel in each of the 5 cells of each stage
     one = LARGEST.replace('nor_conv_3x3~0|+', 'nor_conv_1x1~0|+', 1)
-    m_one, _ = macs_params(net.subnet(one))
     per_stage = [c * c * 8 * hw * hw * 5 for c, hw in ((16, 32), (32, 16), (64, 8))]
-    assert m_big - m_one == sum(per_stage)
+    assert big['macs'] - cm.macs(one) == sum(per_stage)
+    # FLOPs come straight from torch's counter on the exported subnet
+    sub = cm.supernet.subnet(one).eval()
+    with torch.no_grad(), FlopCounterMode(display=False) as fc: sub(torch.zeros(1, 3, 32, 32))
+    assert fc.get_total_flops() == cm.flops(one)
 
 
 @pytest.mark.skipif(not TABLE.exists(), reason='needs ../shared/data/nas-bench-201 (the full ground-truth table)')
