@@ -4,7 +4,7 @@
 
 # %% ../nbs/16_experiment.ipynb #5ee5d20a
 from __future__ import annotations
-import json, time
+import functools, json, time
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Sequence
@@ -23,8 +23,9 @@ from .cost import CostModel
 log = get_logger('experiment')
 
 # %% auto #0
-__all__ = ['log', 'RankingConfig', 'make_batches', 'ranking_cells', 'train_supernet', 'rank_supernet', 'cell_costs',
-           'run_ranking', 'path_count_magnitudes', 'write_report', 'run_report']
+__all__ = ['log', 'RankingConfig', 'make_batches', 'ranking_cells', 'train_supernet', 'rank_supernet', 'benchmark_costs',
+           'cell_costs', 'run_ranking', 'path_count_magnitudes', 'write_report', 'run_report', 'load_supernet',
+           'cell_mflops', 'search_supernet', 'export_subnet']
 
 # %% ../nbs/16_experiment.ipynb #4b1d2b0f
 @dataclass
@@ -105,9 +106,14 @@ def rank_supernet(net: Supernet, cells: Sequence[str], batches: dict, cfg: Ranki
     return df
 
 # %% ../nbs/16_experiment.ipynb #3dde146b
+@functools.lru_cache(maxsize=1)
+def benchmark_costs() -> CostModel:
+    "The cost model of NAS-Bench-201's own network (C=16, N=5, 32x32); one per process, cached per cell."
+    return CostModel(Supernet(nb201(C=16, N=5), norm='none'), input_size=(1, 3, 32, 32))
+
 def cell_costs(cells: Sequence[str]) -> pd.DataFrame:
     "Params and FLOPs of each cell at NAS-Bench-201's size (C=16, N=5, 32x32)."
-    cm = CostModel(Supernet(nb201(C=16, N=5), norm='none'), input_size=(1, 3, 32, 32))
+    cm = benchmark_costs()
     return pd.DataFrame([{'arch': s, 'params': cm.params(s), 'flops': cm.flops(s)} for s in cells])
 
 def run_ranking(cfg: RankingConfig, run_dir: str | Path, progress: bool = True, train_callbacks: Sequence = ()) -> dict:
@@ -195,3 +201,45 @@ def run_report(cfg: RankingConfig, run_dir: str | Path, progress: bool = True) -
     atomic_write(res['run_dir'].file('magnitudes.csv'), lambda f: mg.to_csv(f))
     res['magnitudes'], res['report'] = mg, write_report(res, res['run_dir'].file('report.html'), mg)
     return res
+
+# %% ../nbs/16_experiment.ipynb #a8596617
+def load_supernet(run_dir: str | Path, norm: str = 'sbn') -> tuple[Supernet, RankingConfig]:
+    "The supernet trained with post-sum norm `norm` in a ranking run directory, and the run's config."
+    run_dir = Path(run_dir); f = run_dir/'config.json'
+    if not f.exists(): raise MixpathError(f'{run_dir} is not a ranking run directory (no config.json); run `mixpath-lab quickstart` first')
+    d = json.loads(f.read_text()); d.pop('experiment', None)
+    cfg = RankingConfig.from_dict(d)
+    ck = run_dir/f'train_{norm}'/'checkpoints'/'last.pt'
+    if not ck.exists(): raise MixpathError(f'no trained {norm!r} supernet in {run_dir} (missing {ck}); trained norms: '
+                                           f'{[p.name[6:] for p in run_dir.glob("train_*")]}')
+    state = torch.load(ck, map_location='cpu', weights_only=True)
+    net = Supernet(nb201(C=cfg.C, N=cfg.N), norm=norm)
+    if state['meta']['model'] != json.loads(json.dumps(net.config())):
+        raise MixpathError(f'{ck} holds a supernet of another space or norm ({state["meta"]["model"]}); expected {net.config()}')
+    net.load_state_dict(state['model']); return net.eval(), cfg
+
+def cell_mflops(arch) -> float:
+    "Multiply-accumulates in millions of a cell's network at NAS-Bench-201's size (what NAS papers call MFLOPs)."
+    return benchmark_costs().macs(arch) / 1e6
+
+def search_supernet(run_dir: str | Path, out: str | Path, norm: str = 'sbn', method: str = 'nsga2',
+                    mflops_limit: float | None = None, budget: int = 300, pop_size: int = 20, generations: int = 15,
+                    seed: int = 0, progress: bool = True, callbacks: Sequence = ()):
+    "Search a trained supernet; returns the searcher (Pareto set and state in `out`)."
+    from mixpath_lab.search import NSGA2Search, Evolution, RandomSearch
+    methods = {'nsga2': NSGA2Search, 'evolution': Evolution, 'random': RandomSearch}
+    if method not in methods: raise MixpathError(f'unknown search method {method!r}; choose one of {", ".join(methods)}')
+    net, cfg = load_supernet(run_dir, norm)
+    b = make_batches(cfg)
+    ev = Evaluator(net, b['recal'], b['val'], n_recal_batches=min(cfg.n_recal_batches, len(b['recal'])))
+    s = methods[method](net.space, ev.accuracy, cell_mflops, cost_limit=mflops_limit, pop_size=pop_size, budget=budget,
+                        seed=seed, run_dir=out, callbacks=callbacks, progress=progress)
+    s.run(generations); s.write_pareto(out)
+    return s
+
+def export_subnet(supernet: Supernet, arch, path: str | Path, note: dict | None = None) -> Path:
+    "Save `supernet.subnet(arch)` (weights + arch + space) atomically, loadable with weights_only=True."
+    arch = supernet.space.validate(arch)
+    sub = supernet.subnet(arch)
+    blob = {'arch': supernet.space.encode(arch), 'supernet': supernet.config(), 'state_dict': sub.state_dict(), 'note': note or {}}
+    return atomic_write(path, lambda f: torch.save(blob, f))
