@@ -6,10 +6,15 @@
     (DESIGN.md: the authors' code does ~17 images/s on these machines; target >= 2x that, i.e. >= 34).
 
 Each comparison interleaves its sides (alternating order) and reports medians, so load on the
-machine affects both sides alike. Run: `python bench/bench_supernet.py [--reps 5] [--batch 64]`.
+machine affects both sides alike; process CPU seconds are reported too (less sensitive to other
+processes on a shared machine: 2 * batch / CPU-s is the speed on 2 idle cores if both threads stay busy). Run: `python bench/bench_supernet.py [--reps 5] [--batch 64]`.
 """
 from __future__ import annotations
-import argparse, statistics, time
+import argparse, os, statistics, time
+# On a shared, oversubscribed machine, OpenMP threads that spin while their partner is descheduled burn
+# CPU and wall time (measured here: a batch-4 S1 step took 6.7 CPU-s spinning vs 0.6 passive). Passive
+# waiting keeps both sides' numbers honest; export OMP_WAIT_POLICY=ACTIVE to measure the default instead.
+os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -30,15 +35,24 @@ def make_step(model, fwd, x, y):
     return step
 
 
+CPU = {}   # median process CPU seconds (all threads) per call, by side, of the last `interleaved` run
+
+
 def interleaved(sides: dict, reps: int, warmup: int = 1) -> dict[str, float]:
-    "Median seconds per call of each side; sides alternate order every repetition."
+    "Median wall seconds per call of each side; sides alternate order every repetition (CPU seconds in `CPU`)."
     for _ in range(warmup):
         for f in sides.values(): f()
-    t = {k: [] for k in sides}
+    t, c = {k: [] for k in sides}, {k: [] for k in sides}
     for r in range(reps):
         for k in (list(sides) if r % 2 == 0 else list(sides)[::-1]):
-            t0 = time.perf_counter(); sides[k](); t[k].append(time.perf_counter() - t0)
+            t0, c0 = time.perf_counter(), time.process_time(); sides[k]()
+            t[k].append(time.perf_counter() - t0); c[k].append(time.process_time() - c0)
+    CPU.clear(); CPU.update({k: statistics.median(v) for k, v in c.items()})
     return {k: statistics.median(v) for k, v in t.items()}
+
+
+def cpu_note(a, b):
+    return f"[CPU time: {CPU[a]:.2f} vs {CPU[b]:.2f} s, ratio {CPU[a]/CPU[b]:.3f}]"
 
 
 def data(batch, seed=0):
@@ -54,7 +68,7 @@ def bench_sbn_vs_bn(reps, batch):
     m = interleaved({'sbn': make_step(sbn, lambda x: sbn(x, arch), x, y),
                      'bn': make_step(bn, lambda x: bn(x, arch), x, y)}, reps)
     print(f"(a) SBN {m['sbn']*1e3:.0f} ms/step, shared BN {m['bn']*1e3:.0f} ms/step: "
-          f"ratio SBN/BN = {m['sbn']/m['bn']:.3f} (target <= 1.03)")
+          f"ratio SBN/BN = {m['sbn']/m['bn']:.3f} (target <= 1.03) {cpu_note('sbn', 'bn')}")
     return m['sbn'] / m['bn']
 
 
@@ -65,7 +79,7 @@ def bench_supernet_vs_subnet(reps, batch):
     m = interleaved({'supernet': make_step(net, lambda x: net(x, arch), x, y),
                      'subnet': make_step(sub, sub, x, y)}, reps)
     print(f"(b) supernet {m['supernet']*1e3:.0f} ms/step, standalone subnet {m['subnet']*1e3:.0f} ms/step: "
-          f"ratio = {m['supernet']/m['subnet']:.3f} (target <= 1.15)  arch {space.encode(arch)}")
+          f"ratio = {m['supernet']/m['subnet']:.3f} (target <= 1.15) {cpu_note('supernet', 'subnet')}\n    arch {space.encode(arch)}")
     return m['supernet'] / m['subnet']
 
 
@@ -84,7 +98,9 @@ def bench_channels_last(reps, batch):
     print(f"(c) S1 m=2 train step, batch {batch}, 32x32: channels_last {ips['channels_last']:.1f} img/s "
           f"({m['channels_last']:.2f} s/step), NCHW {ips['nchw']:.1f} img/s ({m['nchw']:.2f} s/step); "
           f"channels_last/NCHW speed = {ips['channels_last']/ips['nchw']:.2f}x; "
-          f"vs authors' ~{AUTHORS_IMG_S:.0f} img/s: {ips['channels_last']/AUTHORS_IMG_S:.2f}x (target >= 2)")
+          f"vs authors' ~{AUTHORS_IMG_S:.0f} img/s: {ips['channels_last']/AUTHORS_IMG_S:.2f}x (target >= 2) "
+          f"{cpu_note('channels_last', 'nchw')}; CPU-bound estimate on 2 idle cores: "
+          f"{2 * batch / CPU['channels_last']:.1f} img/s channels_last, {2 * batch / CPU['nchw']:.1f} img/s NCHW")
     return ips
 
 
@@ -92,9 +108,11 @@ if __name__ == '__main__':
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('--reps', type=int, default=5); p.add_argument('--batch', type=int, default=64)
     p.add_argument('--only', default='abc', help='which comparisons to run, e.g. "c"')
+    p.add_argument("--threads", type=int, default=2)
     a = p.parse_args()
-    torch.set_num_threads(2)
-    print(f'torch {torch.__version__}, {torch.get_num_threads()} threads, batch {a.batch}, {a.reps} interleaved reps (medians)')
+    torch.set_num_threads(a.threads)
+    print(f'torch {torch.__version__}, {torch.get_num_threads()} threads, OMP_WAIT_POLICY={os.environ["OMP_WAIT_POLICY"]}, '
+          f'batch {a.batch}, {a.reps} interleaved reps (medians), load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs')
     if 'c' in a.only: bench_channels_last(a.reps, a.batch)
     if 'a' in a.only: bench_sbn_vs_bn(a.reps, a.batch)
     if 'b' in a.only: bench_supernet_vs_subnet(a.reps, a.batch)
