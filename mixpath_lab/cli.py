@@ -9,7 +9,8 @@ from pathlib import Path
 from .core import MixpathError
 
 # %% auto #0
-__all__ = ['QUICKSTART', 'cmd_quickstart', 'cmd_rank', 'cmd_run', 'cmd_sweep', 'build_parser', 'main']
+__all__ = ['QUICKSTART', 'cmd_quickstart', 'cmd_rank', 'cmd_run', 'cmd_sweep', 'cmd_search', 'cmd_train_subnet', 'build_parser',
+           'main']
 
 # %% ../nbs/18_cli.ipynb #b08b39b3
 def _kv(items: list[str] | None) -> dict:
@@ -84,6 +85,40 @@ def cmd_sweep(args) -> int:
     return 0 if (df.status == 'ok').all() else 1
 
 # %% ../nbs/18_cli.ipynb #19e8ed30
+def cmd_search(args) -> int:
+    "Search a trained supernet (NSGA-II by default) under an MFLOPs limit; export the best subnet."
+    from mixpath_lab.experiment import search_supernet, load_supernet, export_subnet
+    out = Path(args.out or Path(args.run_dir)/f'search-{args.method}-{args.norm}')
+    print(f'searching the {args.norm} supernet of {args.run_dir} with {args.method}; state and Pareto set in {out.resolve()}')
+    s = search_supernet(args.run_dir, out, norm=args.norm, method=args.method, mflops_limit=args.mflops, budget=args.budget,
+                        pop_size=args.pop, generations=args.generations, seed=args.seed or 0, progress=not args.quiet)
+    print(f'\n{s.n_evals} archs evaluated; Pareto front (supernet accuracy vs MFLOPs at NAS-Bench-201 size):')
+    for p in s.pareto(): print(f"  acc {p['acc']:.4f}  MFLOPs {p['cost']:8.2f}  {p['arch']}")
+    best = s.best()
+    if best is None: raise MixpathError('no feasible arch found; raise --mflops or the budget')
+    net, _ = load_supernet(args.run_dir, args.norm)
+    f = export_subnet(net, best['arch'], out/'best_subnet.pt', note={'supernet_acc': best['acc'], 'mflops': best['cost']})
+    print(f"\nexported {best['arch']} to {f}\ntrain it from scratch: mixpath-lab train-subnet {f} --epochs 10")
+    return 0
+
+def cmd_train_subnet(args) -> int:
+    "Train an exported subnet's architecture from scratch on the same data pipeline; report its accuracy."
+    import torch
+    from mixpath_lab.supernet import Supernet
+    from mixpath_lab.data import cifar10_splits
+    from mixpath_lab.groundtruth import ScratchConfig, train_from_scratch
+    f = Path(args.subnet)
+    if not f.exists(): raise MixpathError(f'no exported subnet at {f}; `mixpath-lab search` writes one (best_subnet.pt)')
+    blob = torch.load(f, map_location='cpu', weights_only=True)
+    sup = Supernet.from_config({**blob['supernet'], 'norm': 'none'})
+    data = cifar10_splits(args.data, {'train': 0.8, 'val': 0.2}, seed=args.seed or 0)
+    cfg = ScratchConfig(epochs=args.epochs, size=args.size, augment=True)
+    print(f"training {blob['arch']} from scratch ({args.epochs} epochs, {args.size}x{args.size})")
+    r = train_from_scratch(lambda a: sup.subnet(a, fresh=True), blob['arch'], data, cfg, seed=args.seed or 0, progress=not args.quiet)
+    print(json.dumps({k: v for k, v in r.items() if not isinstance(v, (list, dict))}, indent=2, default=str))
+    return 0
+
+# %% ../nbs/18_cli.ipynb #244e4ed7
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog='mixpath-lab', description='One-shot NAS workbench for multi-path search spaces (MixPath, Shadow BN).')
     p.add_argument('-v', '--verbose', action='store_true', help='log at INFO level')
@@ -95,6 +130,17 @@ def build_parser() -> argparse.ArgumentParser:
         return sp
     common(sub.add_parser('quickstart', help=cmd_quickstart.__doc__)).set_defaults(fn=cmd_quickstart)
     common(sub.add_parser('rank', help=cmd_rank.__doc__)).set_defaults(fn=cmd_rank)
+    sp = common(sub.add_parser('search', help=cmd_search.__doc__), seed=False)
+    sp.add_argument('run_dir', help='a ranking run directory (quickstart / rank)')
+    sp.add_argument('--norm', default='sbn'); sp.add_argument('--method', default='nsga2', help='nsga2, evolution or random')
+    sp.add_argument('--mflops', type=float, default=None, help='MFLOPs (multiply-accumulates) limit at NAS-Bench-201 size')
+    sp.add_argument('--budget', type=int, default=300); sp.add_argument('--pop', type=int, default=20)
+    sp.add_argument('--generations', type=int, default=15); sp.add_argument('--seed', type=int, default=0)
+    sp.set_defaults(fn=cmd_search)
+    sp = common(sub.add_parser('train-subnet', help=cmd_train_subnet.__doc__), seed=False)
+    sp.add_argument('subnet', help='an exported subnet (.pt) from `search`'); sp.add_argument('--epochs', type=int, default=10)
+    sp.add_argument('--size', type=int, default=16); sp.add_argument('--seed', type=int, default=0)
+    sp.add_argument('--data', help='CIFAR-10 folder (default: embedded subset)'); sp.set_defaults(fn=cmd_train_subnet)
     for name, fn in (('run', cmd_run), ('sweep', cmd_sweep)):
         sp = sub.add_parser(name, help=fn.__doc__); sp.add_argument('notebook', help='e.g. nbs/runs/ranking.ipynb')
         sp.add_argument('-p', '--param', action='append', metavar='NAME=VALUE', help='notebook parameter')
