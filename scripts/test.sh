@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/env.sh
-export PATH="$PWD/.venv/bin:$PATH" OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
+export PATH="$PWD/.venv/bin:$PATH" OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE} OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 snap() { find nbs mixpath_lab -type f -not -path '*/__pycache__/*' -not -path '*/.ipynb_checkpoints/*' | sort | xargs sha1sum; }
 echo "[test] 1/3 notebooks and library in sync (nbdev_export + nbdev_clean change nothing)"
 before=$(snap)
