@@ -84,7 +84,8 @@ def test_trains_with_every_sampler(regime, sampler):
     torch.set_num_threads(1)
     norm = 'bn' if sampler in ('fair', 'uniform_sets') else 'sbn'
     model, s, b, cfg = build(sampler, norm, epochs=2)
-    cb = REGIMES[regime]()
+    variants = {'spos': dict(loss='kl', rep='logits', mean_teacher=False), 'fair': dict(loss='cosine', rep='features')}
+    cb = REGIMES[regime](**(variants.get(sampler, {}) if regime == 'pinas' else {}))
     t = Trainer(model, s, b, cfg, callbacks=[cb], progress=False).fit()
     losses = [r['loss'] for r in t.history if r['kind'] in ('train', 'epoch')]
     assert losses and all(math.isfinite(x) for x in losses)
@@ -92,7 +93,9 @@ def test_trains_with_every_sampler(regime, sampler):
         assert len(cb.board) == 3 and cb.board.entries[0].acc == max(e.acc for e in cb.board.entries)
         assert s.space.contains(cb.best()) and any(r['kind'] == 'board' and r['teacher'] for r in t.history)
     else:
-        assert s.n_sampled == 2 * t.step and t.sampler is s and cb.queue_n == min(40, 2 * 16 * t.step)
+        assert s.n_sampled == 2 * t.step and t.sampler is s
+        assert cb.queue_n == (min(40, 2 * 16 * t.step) if cb.loss == 'infonce' else 0) and (cb.ema is None) == (sampler == 'spos')
+        assert all(math.isfinite(r['cons']) and r['cons'] >= 0 for r in t.history if r['kind'] == 'pinas')
 
 def test_every_sampler_is_covered():
     assert set(SAMPLER_SETUPS) == set(SAMPLERS), 'add new samplers to SAMPLER_SETUPS'
@@ -235,3 +238,47 @@ def test_warmup_in_epochs():
     assert cb.start_step == 6 and min(e.step for e in cb.board.entries) >= 6
     boards = [r for r in t.history if r['kind'] == 'board']
     assert boards and min(r['step'] for r in boards) >= 6
+
+# ---------------------------------------------------------------- two ranks under torchrun (gloo)
+DDP_WORKER = '''
+import json, sys, torch
+from mixpath_lab.data import Batches
+from mixpath_lab.regimes import make_regime
+from mixpath_lab.samplers import make_sampler
+from mixpath_lab.spaces import tiny
+from mixpath_lab.supernet import Supernet
+from mixpath_lab.train import Trainer, TrainConfig, init_distributed
+torch.set_num_threads(1)
+rank, ws = init_distributed()
+out = {}
+for name, kw in [('cream', dict(k=3, warmup_steps=1, meta_every=1, cost='params', meta_lr=0.5)),
+                 ('pinas', dict(loss='infonce', queue_size=40))]:
+    g = torch.Generator().manual_seed(0)
+    X, Y = torch.randint(0, 256, (64, 3, 8, 8), dtype=torch.uint8, generator=g), torch.randint(0, 10, (64,), generator=g)
+    torch.manual_seed(0); space = tiny(); model = Supernet(space, 'sbn')
+    (cb,) = make_regime(name, **kw)
+    t = Trainer(model, make_sampler('mixpath', space, 0), Batches(X, Y, 32, seed=0, rank=rank, world_size=ws),
+                TrainConfig(epochs=2, batch_size=32, log_every=1), callbacks=[cb], progress=False).fit()
+    sd = cb.state_dict()
+    out[name] = dict(params=[float(p.double().sum()) for p in model.parameters()],
+                     losses=[r['loss'] for r in t.history if r['kind'] == 'train'],
+                     board=[(e['arch'], e['acc']) for e in sd['entries']] if name == 'cream' else None,
+                     net=[float(v.double().sum()) for v in sd['net'].values()] if name == 'cream' else None,
+                     n_meta=sd.get('n_meta'), ema=[float(v.double().sum()) for v in sd['ema'].values()] if name == 'pinas' else None,
+                     queue=float(sd['queue'].double().sum()) if name == 'pinas' else None)
+open(sys.argv[1] + f'/rank{rank}.json', 'w').write(json.dumps(out))
+'''
+
+def test_two_ranks_agree(tmp_path):
+    "Under torchrun both ranks keep the same board, teacher choices, matching network, EMA teacher and queue."
+    import os, subprocess, sys
+    from pathlib import Path
+    (tmp_path/'worker.py').write_text(DDP_WORKER)
+    env = {**os.environ, 'OMP_NUM_THREADS': '1',
+           'PYTHONPATH': os.pathsep.join(filter(None, [str(Path(__file__).parents[1]), os.environ.get('PYTHONPATH')]))}
+    r = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2', '--standalone',
+                        str(tmp_path/'worker.py'), str(tmp_path)], env=env, capture_output=True, text=True, timeout=240)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-4000:]
+    a, b = (json.loads((tmp_path/f'rank{i}.json').read_text()) for i in (0, 1))
+    assert a == b
+    assert len(a['cream']['board']) == 3 and a['cream']['n_meta'] >= 2 and all(math.isfinite(x) for x in a['pinas']['losses'])
