@@ -37,7 +37,7 @@ if __name__ == '__main__':
     space, hw, bs = {'nb201': (nb201(16, 1), 16, 64), 'tiny': (tiny(), 8, 64), 's1': (mixpath_s1(2), 32, 32)}[a.space]
     skip = 12   # the board fills (k=10) before timing starts
     cases = [('none', {}), ('cream', dict(warmup_steps=0, meta_every=0)), ('cream', dict(warmup_steps=0, meta_every=1)),
-             ('pinas', dict(loss='cosine')), ('pinas', dict(loss='infonce', queue_size=1024))]
+             ('pinas', dict(consistency='cosine')), ('pinas', dict(consistency='infonce', queue_size=1024))]
     base = None
     for regime, kw in cases:
         t = run(space, regime, kw, a.steps, skip, hw, bs)

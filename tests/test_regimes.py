@@ -27,7 +27,7 @@ def build(sampler='mixpath', norm='sbn', space=None, epochs=3):
             TrainConfig(epochs=epochs, batch_size=16, lr=0.05, ckpt_every=1, log_every=2, seed=11))
 
 def cream(**kw): return PrioritizedBoard(**{'k': 3, 'warmup_steps': 1, 'meta_every': 2, 'cost': 'params', 'meta_lr': 0.1, **kw})
-def pinas(**kw): return CrossPathConsistency(**{'loss': 'infonce', 'queue_size': 40, **kw})
+def pinas(**kw): return CrossPathConsistency(**{'consistency': 'infonce', 'queue_size': 40, **kw})
 REGIMES = {'cream': cream, 'pinas': pinas}
 
 def no_time(h): return [{k: v for k, v in r.items() if k != 'time'} for r in h]
@@ -84,7 +84,7 @@ def test_trains_with_every_sampler(regime, sampler):
     torch.set_num_threads(1)
     norm = 'bn' if sampler in ('fair', 'uniform_sets') else 'sbn'
     model, s, b, cfg = build(sampler, norm, epochs=2)
-    variants = {'spos': dict(loss='kl', rep='logits', mean_teacher=False), 'fair': dict(loss='cosine', rep='features')}
+    variants = {'spos': dict(consistency='kl', rep='logits', mean_teacher=False), 'fair': dict(consistency='cosine', rep='features')}
     cb = REGIMES[regime](**(variants.get(sampler, {}) if regime == 'pinas' else {}))
     t = Trainer(model, s, b, cfg, callbacks=[cb], progress=False).fit()
     losses = [r['loss'] for r in t.history if r['kind'] in ('train', 'epoch')]
@@ -94,7 +94,7 @@ def test_trains_with_every_sampler(regime, sampler):
         assert s.space.contains(cb.best()) and any(r['kind'] == 'board' and r['teacher'] for r in t.history)
     else:
         assert s.n_sampled == 2 * t.step and t.sampler is s
-        assert cb.queue_n == (min(40, 2 * 16 * t.step) if cb.loss == 'infonce' else 0) and (cb.ema is None) == (sampler == 'spos')
+        assert cb.queue_n == (min(40, 2 * 16 * t.step) if cb.consistency == 'infonce' else 0) and (cb.ema is None) == (sampler == 'spos')
         assert all(math.isfinite(r['cons']) and r['cons'] >= 0 for r in t.history if r['kind'] == 'pinas')
 
 def test_every_sampler_is_covered():
@@ -224,8 +224,8 @@ def test_make_regime_from_plain_dict():
     params = json.loads(json.dumps({'k': 5, 'margin': 2.0, 'pick': 'top1', 'warmup_epochs': 1.5, 'cost': 'params'}))
     (cb,) = make_regime('cream', **params)
     assert (cb.board.k, cb.board.margin, cb.pick, cb.warmup_epochs, cb.cost) == (5, 2.0, 'top1', 1.5, 'params')
-    (pc,) = make_regime('pinas', **{'loss': 'kl', 'rep': 'logits', 'weight': 0.3, 'queue_size': None})
-    assert (pc.loss, pc.rep, pc.weight, pc.queue_size) == ('kl', 'logits', 0.3, 1024)
+    (pc,) = make_regime('pinas', **{'consistency': 'kl', 'rep': 'logits', 'weight': 0.3, 'queue_size': None})
+    assert (pc.consistency, pc.rep, pc.weight, pc.queue_size) == ('kl', 'logits', 0.3, 1024)
     assert make_regime('none') == [] and set(regime_params('cream')) >= {'k', 'margin', 'warmup_epochs', 'pick', 'cost'}
     with pytest.raises(MixpathError, match='unknown regime'): make_regime('darts')
     with pytest.raises(MixpathError, match="takes no \\['momentun'\\]"): make_regime('pinas', momentun=0.9)
@@ -252,7 +252,7 @@ torch.set_num_threads(1)
 rank, ws = init_distributed()
 out = {}
 for name, kw in [('cream', dict(k=3, warmup_steps=1, meta_every=1, cost='params', meta_lr=0.5)),
-                 ('pinas', dict(loss='infonce', queue_size=40))]:
+                 ('pinas', dict(consistency='infonce', queue_size=40))]:
     g = torch.Generator().manual_seed(0)
     X, Y = torch.randint(0, 256, (64, 3, 8, 8), dtype=torch.uint8, generator=g), torch.randint(0, 10, (64,), generator=g)
     torch.manual_seed(0); space = tiny(); model = Supernet(space, 'sbn')
