@@ -74,10 +74,11 @@ def test_missing_browser_warns_and_training_finishes(tmp_path, monkeypatch, capl
 
 KERNEL_CODE = '''
 import os
-from mixpath_lab.dash import frontend_available, TrainingDashboard
+from mixpath_lab.dash import frontend_available, TrainingDashboard, SBNDashboard, Dashboard
 import plotly.graph_objects as go
 d = TrainingDashboard()
 print(frontend_available(), d.live, isinstance(d.curves, go.FigureWidget))
+display(Dashboard(d, SBNDashboard()))
 os.environ['MIXPATH_HEADLESS'] = '1'
 d = TrainingDashboard()
 print(frontend_available(), d.live, isinstance(d.curves, go.FigureWidget))
@@ -91,11 +92,15 @@ def test_mode_inside_a_jupyter_kernel():
     env['PYTHONPATH'] = os.pathsep.join([str(Path(mixpath_lab.__file__).resolve().parents[1]), env.get('PYTHONPATH', '')])
     env.setdefault('OMP_NUM_THREADS', '1')
     km, kc = jc.manager.start_new_kernel(kernel_name='python3', env=env, cwd=str(ROOT))
-    out = []
+    out, shown = [], []
+    def hook(m):
+        if m['msg_type'] == 'stream': out.append(m['content'].get('text', ''))
+        if m['msg_type'] == 'display_data': shown.append(m['content']['data'])
     try:
-        reply = kc.execute_interactive(KERNEL_CODE, timeout=120,
-                                       output_hook=lambda m: out.append(m['content'].get('text', '')) if m['msg_type'] == 'stream' else None)
+        reply = kc.execute_interactive(KERNEL_CODE, timeout=120, output_hook=hook)
         assert reply['content']['status'] == 'ok', reply['content']
     finally:
         kc.stop_channels(); km.shutdown_kernel(now=True)
     assert ''.join(out).split('\n')[:2] == ['True True True', 'False False False'], out
+    # display(dashboard) in a kernel shows one widget view (the Tab holding both dashboards' widgets)
+    assert len(shown) == 1 and 'application/vnd.jupyter.widget-view+json' in shown[0], shown
