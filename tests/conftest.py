@@ -1,6 +1,6 @@
 """Shared pytest fixtures: the repository paths, a kernel environment that imports this checkout, Chromium, and a JupyterLab server."""
 from __future__ import annotations
-import os, secrets, shutil, signal, socket, subprocess, sys, time, urllib.request
+import json, os, secrets, signal, socket, subprocess, sys, time, urllib.request
 from pathlib import Path
 import pytest
 
@@ -60,23 +60,37 @@ def free_port() -> int:
         s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
 
 
+LAB_SETTINGS = {   # user settings of the test server: every cell stays in the DOM, no news or update checks
+    '@jupyterlab/notebook-extension/tracker.jupyterlab-settings': {'windowingMode': 'none'},
+    '@jupyterlab/apputils-extension/notification.jupyterlab-settings': {'checkForUpdates': False, 'fetchNews': 'false'},
+}
+
+
 class LabServer:
-    "A JupyterLab server in its own process group, serving `root_dir` on 127.0.0.1 with a random token."
-    def __init__(self, root_dir: Path, log_path: Path, env: dict | None = None):
-        self.root_dir, self.log_path = Path(root_dir), Path(log_path)
+    "A JupyterLab server in its own process group, serving `root_dir` on 127.0.0.1 with a random token and its own settings."
+    def __init__(self, root_dir: Path, state_dir: Path, env: dict | None = None, extra_args: list[str] = ()):
+        self.root_dir, self.state_dir = Path(root_dir), Path(state_dir)
         self.port, self.token = free_port(), secrets.token_hex(16)
         self.url = f'http://127.0.0.1:{self.port}'
+        settings = self.state_dir/'settings'
+        for rel, v in LAB_SETTINGS.items():
+            f = settings/rel; f.parent.mkdir(parents=True, exist_ok=True); f.write_text(json.dumps(v))
+        env = dict(env or kernel_env())
+        env.update(JUPYTER_RUNTIME_DIR=str(self.state_dir/'runtime'), JUPYTER_CONFIG_DIR=str(self.state_dir/'config'))
         cmd = [sys.executable, '-m', 'jupyterlab', '--no-browser', '--ip=127.0.0.1', f'--port={self.port}',
-               f'--ServerApp.token={self.token}', f'--ServerApp.root_dir={self.root_dir}', '--ServerApp.open_browser=False',
+               f'--IdentityProvider.token={self.token}', f'--ServerApp.root_dir={self.root_dir}', '--ServerApp.terminals_enabled=False',
+               f'--LabApp.user_settings_dir={settings}', f'--LabApp.workspaces_dir={self.state_dir/"workspaces"}',
                '--LabApp.news_url=', '--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate',
-              ]
+               *(['--allow-root'] if os.geteuid() == 0 else []), *extra_args]
+        self.log_path = self.state_dir/'server.log'
         self._log = open(self.log_path, 'wb')
-        self.proc = subprocess.Popen(cmd, cwd=self.root_dir, env=env or kernel_env(), stdout=self._log, stderr=subprocess.STDOUT,
+        self.proc = subprocess.Popen(cmd, cwd=self.root_dir, env=env, stdout=self._log, stderr=subprocess.STDOUT,
                                      start_new_session=True)
 
     def api(self, path: str, timeout: float = 10):
+        "GET a server REST path (JSON decoded)."
         req = urllib.request.Request(f'{self.url}{path}', headers={'Authorization': f'token {self.token}'})
-        with urllib.request.urlopen(req, timeout=timeout) as r: return r.read()
+        with urllib.request.urlopen(req, timeout=timeout) as r: return json.loads(r.read() or b'null')
 
     def wait_ready(self, timeout: float = 90):
         "Block until the server answers its API, or fail with the server log."
@@ -89,7 +103,7 @@ class LabServer:
         raise RuntimeError(f'JupyterLab did not start within {timeout}s (exit {self.proc.returncode}); log:\n{self.log()[-4000:]}')
 
     def log(self) -> str:
-        self._log.flush()
+        if not self._log.closed: self._log.flush()
         return self.log_path.read_text(errors='replace') if self.log_path.exists() else ''
 
     def stop(self):
@@ -98,22 +112,19 @@ class LabServer:
             try: os.killpg(self.proc.pid, signal.SIGTERM)
             except ProcessLookupError: pass
             try: self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                try: os.killpg(self.proc.pid, signal.SIGKILL)
-                except ProcessLookupError: pass
-                self.proc.wait(10)
-        else:   # the server is gone; its kernels may not be
-            try: os.killpg(self.proc.pid, signal.SIGKILL)
-            except ProcessLookupError: pass
-        self._log.close()
+            except subprocess.TimeoutExpired: pass
+        try: os.killpg(self.proc.pid, signal.SIGKILL)   # kernels left in the group, if any
+        except ProcessLookupError: pass
+        if self.proc.poll() is None: self.proc.wait(10)
+        if not self._log.closed: self._log.close()
 
 
 @pytest.fixture
 def lab_server(tmp_path):
-    "Factory: `lab_server(root_dir)` starts JupyterLab there and waits for it; every server is stopped in teardown."
+    "Factory: `lab_server(root_dir, env=None, extra_args=())` starts JupyterLab there and waits; all are stopped in teardown."
     servers = []
-    def start(root_dir: Path, timeout: float = 90) -> LabServer:
-        s = LabServer(root_dir, tmp_path/f'jupyterlab-{len(servers)}.log'); servers.append(s)
+    def start(root_dir: Path, env: dict | None = None, extra_args: list[str] = (), timeout: float = 120) -> LabServer:
+        s = LabServer(root_dir, tmp_path/f'lab-{len(servers)}', env, list(extra_args)); servers.append(s)
         return s.wait_ready(timeout)
     yield start
     for s in servers: s.stop()
