@@ -4,7 +4,7 @@
 
 # %% ../nbs/19_batch.ipynb #8339cc8d
 from __future__ import annotations
-import ast, itertools, json, time
+import ast, itertools, json, os, time
 from pathlib import Path
 from typing import Any
 import pandas as pd
@@ -55,12 +55,16 @@ def run_notebook(nb_path: str | Path, run_dir: str | Path, params: dict[str, Any
     if 'run_dir' in notebook_parameters(nb_path): params['run_dir'] = str(run_dir.resolve())
     full = check_parameters(nb_path, params)
     run_dir.mkdir(parents=True, exist_ok=True); write_json(run_dir/'params.json', full)
-    out_nb, t0 = run_dir/'notebook.ipynb', time.time()
+    out_nb, t0, old = run_dir/'notebook.ipynb', time.time(), os.environ.get('MIXPATH_HEADLESS')
+    os.environ['MIXPATH_HEADLESS'] = '1'   # the kernel inherits it: dashboards write HTML/PNG instead of waiting for a frontend
     try:
         pm.execute_notebook(str(nb_path), str(out_nb), parameters=params, progress_bar=progress, cwd=str(nb_path.parent),
                             store_widget_state=False, execution_timeout=timeout)
     except pm.PapermillExecutionError as e:
         raise MixpathError(f'{nb_path.name} failed in cell {e.exec_count} ({e.ename}: {e.evalue}); executed copy: {out_nb}') from None
+    finally:
+        if old is None: os.environ.pop('MIXPATH_HEADLESS', None)
+        else: os.environ['MIXPATH_HEADLESS'] = old
     summ = run_dir/'summary.json'
     rec = json.loads(summ.read_text()) if summ.exists() else {}
     return {'notebook': nb_path.name, 'run_dir': str(run_dir), 'seconds': round(time.time() - t0, 1), **full, **rec}

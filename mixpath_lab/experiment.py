@@ -25,7 +25,7 @@ log = get_logger('experiment')
 # %% auto #0
 __all__ = ['log', 'RankingConfig', 'make_batches', 'ranking_cells', 'train_supernet', 'rank_supernet', 'benchmark_costs',
            'cell_costs', 'run_ranking', 'path_count_magnitudes', 'write_report', 'run_report', 'load_supernet',
-           'cell_mflops', 'search_supernet', 'export_subnet']
+           'cell_mflops', 'search_supernet', 'export_subnet', 'run_paper']
 
 # %% ../nbs/16_experiment.ipynb #4b1d2b0f
 @dataclass
@@ -159,8 +159,9 @@ def path_count_magnitudes(nets: dict, batches, cells: Sequence[str], n_cells: in
         rows[norm] = fs.summary()['rms_ratio']
     df = pd.DataFrame(rows).T; df.columns = [f'k={k}' for k in df.columns]; return df
 
-def write_report(res: dict, path: str | Path, magnitudes: pd.DataFrame | None = None) -> Path:
-    "A standalone HTML report of a ranking run."
+def write_report(res: dict, path: str | Path, magnitudes: pd.DataFrame | None = None,
+                 figures_dir: str | Path | None = None) -> Path:
+    "A standalone HTML report of a ranking run; each figure also as HTML + PNG in `figures_dir` if given."
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
     table, reports = res['table'], res['reports']
@@ -182,15 +183,18 @@ def write_report(res: dict, path: str | Path, magnitudes: pd.DataFrame | None = 
         tr = [r for r in h if r.get('kind') == 'train']
         curves.add_trace(go.Scatter(x=[r['step'] for r in tr], y=[r['loss'] for r in tr], name=f'{n} loss'))
     curves.update_layout(title='Supernet training loss', xaxis_title='step', height=380)
-    figs = [bars, sc, curves]
+    figs = {'rank_correlation': bars, 'scatter': sc, 'train_loss': curves}
     if magnitudes is not None:
         mg = go.Figure([go.Bar(name=n, x=list(magnitudes.columns), y=list(magnitudes.loc[n])) for n in magnitudes.index])
         mg.update_layout(title='Node-sum RMS relative to k = 1 (MixPath: sums grow with the path count)', barmode='group', height=380)
-        figs.append(mg)
+        figs['magnitudes'] = mg
+    if figures_dir is not None:
+        from mixpath_lab.dash import export_figures   # presentation only: training and evaluation never import dash
+        export_figures(figs, figures_dir)
     s = res['summary']
     head = (f"<h1>mixpath_lab ranking report</h1><p>{s['n_cells']} NAS-Bench-201 cells, run directory <code>{s['run_dir']}</code>, "
             f"{s['seconds']:.0f} s.</p>" + res['comparison'].to_html())
-    body = ''.join(f.to_html(full_html=False, include_plotlyjs=(i == 0)) for i, f in enumerate(figs))
+    body = ''.join(f.to_html(full_html=False, include_plotlyjs=(i == 0)) for i, f in enumerate(figs.values()))
     html = f'<!doctype html><html><head><meta charset="utf-8"><title>mixpath_lab report</title></head><body>{head}{body}</body></html>'
     return atomic_write(path, lambda f: f.write_text(html))
 
@@ -199,7 +203,7 @@ def run_report(cfg: RankingConfig, run_dir: str | Path, progress: bool = True) -
     res = run_ranking(cfg, run_dir, progress)
     mg = path_count_magnitudes(res['nets'], res['batches']['val'], res['cells'])
     atomic_write(res['run_dir'].file('magnitudes.csv'), lambda f: mg.to_csv(f))
-    res['magnitudes'], res['report'] = mg, write_report(res, res['run_dir'].file('report.html'), mg)
+    res['magnitudes'], res['report'] = mg, write_report(res, res['run_dir'].file('report.html'), mg, res['run_dir'].path/'figures')
     return res
 
 # %% ../nbs/16_experiment.ipynb #a8596617
@@ -243,3 +247,20 @@ def export_subnet(supernet: Supernet, arch, path: str | Path, note: dict | None 
     sub = supernet.subnet(arch)
     blob = {'arch': supernet.space.encode(arch), 'supernet': supernet.config(), 'state_dict': sub.state_dict(), 'note': note or {}}
     return atomic_write(path, lambda f: torch.save(blob, f))
+
+# %% ../nbs/16_experiment.ipynb #c10e57a1
+def run_paper(cfg: RankingConfig, seeds: Sequence[int], out: str | Path, progress: bool = True) -> pd.DataFrame:
+    "`run_ranking` for each seed (norms and settings from `cfg`), then a mean/std table over seeds."
+    out, rows = Path(out), []
+    for seed in seeds:
+        c = RankingConfig(**{**cfg.to_dict(), 'seed': int(seed)})
+        res = run_ranking(c, out/f'seed{seed}', progress)
+        base = next(iter(res['reports'].values())).proxies
+        for name, r in [*res['reports'].items(), *(((f'{p} (proxy)'), type('R', (), {'metrics': v})) for p, v in base.items())]:
+            rows.append({'seed': seed, 'ranking': name, **{f'{m}{s}': r.metrics[m][i] for m in ('kendall', 'spearman')
+                                                            for i, s in enumerate(('', '_lo', '_hi'))}})
+    runs = pd.DataFrame(rows)
+    atomic_write(out/'paper_runs.csv', lambda f: runs.to_csv(f, index=False))
+    table = runs.groupby('ranking', sort=False)[['kendall', 'spearman']].agg(['mean', 'std', 'count'])
+    atomic_write(out/'paper_table.csv', lambda f: table.to_csv(f))
+    return table
