@@ -9,8 +9,8 @@ from pathlib import Path
 from .core import MixpathError
 
 # %% auto #0
-__all__ = ['QUICKSTART', 'cmd_quickstart', 'cmd_rank', 'cmd_run', 'cmd_sweep', 'cmd_search', 'cmd_train_subnet', 'build_parser',
-           'main']
+__all__ = ['QUICKSTART', 'PAPER', 'cmd_quickstart', 'cmd_rank', 'cmd_paper', 'cmd_run', 'cmd_sweep', 'cmd_search',
+           'cmd_train_subnet', 'build_parser', 'main']
 
 # %% ../nbs/18_cli.ipynb #b08b39b3
 def _kv(items: list[str] | None) -> dict:
@@ -53,6 +53,7 @@ def _show(res: dict):
 
 # %% ../nbs/18_cli.ipynb #80ec893a
 QUICKSTART = dict(epochs=40, n_archs=100, n_recal_batches=2, threads=2)
+PAPER = dict(epochs=100, n_archs=200, n_recal_batches=4, norms=('sbn', 'bn', 'none'), inherited=True, threads=2)
 
 # %% ../nbs/18_cli.ipynb #59a9e59a
 def cmd_rank(args) -> int:
@@ -62,6 +63,19 @@ def cmd_rank(args) -> int:
     out = Path(args.out or f'runs/rank-seed{cfg.seed}')
     print(f'run directory: {out.resolve()}')
     _show(run_report(cfg, out, progress=not args.quiet)); return 0
+
+def cmd_paper(args) -> int:
+    "The paper's experiment: SBN vs one BN vs no norm, recalibrated and inherited, over seeds (hours on a CPU)."
+    from mixpath_lab.experiment import run_paper
+    over = {**PAPER, **_kv(args.set)}
+    if getattr(args, 'data', None): over['data_root'] = args.data
+    from mixpath_lab.experiment import RankingConfig
+    cfg = RankingConfig.from_dict(over)
+    out = Path(args.out or 'runs/paper')
+    print(f'paper experiment: norms {cfg.norms}, seeds {args.seeds}, {cfg.epochs} epochs each; writing {out.resolve()}')
+    table = run_paper(cfg, args.seeds, out, progress=not args.quiet)
+    print(table.to_string()); print(f'\ntable: {out/"paper_table.csv"}, per seed: {out/"paper_runs.csv"}')
+    return 0
 
 def cmd_run(args) -> int:
     "Execute an experiment notebook headless with papermill."
@@ -141,6 +155,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument('subnet', help='an exported subnet (.pt) from `search`'); sp.add_argument('--epochs', type=int, default=10)
     sp.add_argument('--size', type=int, default=16); sp.add_argument('--seed', type=int, default=0)
     sp.add_argument('--data', help='CIFAR-10 folder (default: embedded subset)'); sp.set_defaults(fn=cmd_train_subnet)
+    sp = common(sub.add_parser('paper', help=cmd_paper.__doc__), seed=False)
+    sp.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2]); sp.add_argument('--data', help='CIFAR-10 folder')
+    sp.add_argument('--set', action='append', metavar='NAME=VALUE', help='override a RankingConfig field'); sp.set_defaults(fn=cmd_paper)
     for name, fn in (('run', cmd_run), ('sweep', cmd_sweep)):
         sp = sub.add_parser(name, help=fn.__doc__); sp.add_argument('notebook', help='e.g. nbs/runs/ranking.ipynb')
         sp.add_argument('-p', '--param', action='append', metavar='NAME=VALUE', help='notebook parameter')
