@@ -172,3 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     try: return args.fn(args)
     except MixpathError as e:
         print(f'mixpath-lab {args.cmd}: error: {e}', file=sys.stderr); return 2
+
+# %% ../nbs/18_cli.ipynb #f178d266
+#| eval: false
+if __name__ == '__main__': sys.exit(main())
