@@ -1,6 +1,6 @@
 """A real browser: JupyterLab + headless Chromium (Playwright) run the dashboard notebook; its widgets render and respond."""
 from __future__ import annotations
-import json, os, re, time
+import json, re, shutil, time
 from pathlib import Path
 import nbformat
 import pytest
@@ -71,7 +71,7 @@ def test_dashboard_in_jupyterlab(chromium, lab_server, tmp_path):
     nb_path = _notebook_copy(root)
     env = kernel_env(); env.pop('MIXPATH_HEADLESS', None)          # live dashboards: a frontend is watching
     server = lab_server(root, env=env, extra_args=['--LabApp.expose_app_in_browser=True'])
-    SHOTS.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(SHOTS, ignore_errors=True); SHOTS.mkdir(parents=True)   # this run's screenshots only
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(chromium), headless=True, args=CHROMIUM_ARGS)
         try:

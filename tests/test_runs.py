@@ -23,9 +23,9 @@ NOTEBOOKS = [pytest.param(p, id=p.stem) for p in runs_notebooks()]
 
 
 @pytest.fixture(autouse=True)
-def _headless(kernel_environ, monkeypatch):
-    "Kernels import this checkout and draw plain figures (no frontend watches a papermill run)."
-    monkeypatch.setenv('MIXPATH_HEADLESS', '1')
+def _env(kernel_environ, monkeypatch):
+    "Kernels import the tests' mixpath_lab; `run_notebook` itself makes them headless (checked below)."
+    monkeypatch.delenv('MIXPATH_HEADLESS', raising=False)
 
 
 def test_runs_folder():
@@ -59,6 +59,8 @@ def test_runs_notebook(nb_path, tmp_path):
     assert out_nb.exists()
     nb = json.loads(out_nb.read_text())
     assert not [o for o in _outputs(nb) if o['output_type'] == 'error']
+    assert not [o for o in _outputs(nb) if 'application/vnd.jupyter.widget-view+json' in o.get('data', {})], \
+        'a papermill run drew live widgets (nobody watches them; their saved state is not stored): it must run headless'
     injected = [c for c in nb['cells'] if 'injected-parameters' in c['metadata'].get('tags', [])]
     assert len(injected) == 1 and 'smoke = True' in ''.join(injected[0]['source'])
     summary = json.loads((run_dir/'summary.json').read_text())
