@@ -23,9 +23,20 @@ from .cost import CostModel
 log = get_logger('experiment')
 
 # %% auto #0
-__all__ = ['log', 'RankingConfig', 'make_batches', 'ranking_cells', 'train_supernet', 'rank_supernet', 'benchmark_costs',
-           'cell_costs', 'run_ranking', 'path_count_magnitudes', 'write_report', 'run_report', 'load_supernet',
-           'cell_mflops', 'search_supernet', 'export_subnet', 'run_paper']
+__all__ = ['log', 'split_arm', 'RankingConfig', 'make_batches', 'ranking_cells', 'train_supernet', 'rank_supernet',
+           'benchmark_costs', 'cell_costs', 'run_ranking', 'path_count_magnitudes', 'write_report', 'run_report',
+           'load_supernet', 'cell_mflops', 'search_supernet', 'export_subnet', 'run_paper']
+
+# %% ../nbs/16_experiment.ipynb #492883d4
+def split_arm(arm: str) -> tuple[str, str]:
+    "`'sbn+cream'` -> `('sbn', 'cream')`; a bare norm has regime `'none'`."
+    from mixpath_lab.sbn import NORMS
+    from mixpath_lab.regimes import REGIMES
+    norm, _, regime = str(arm).partition('+')
+    if norm not in NORMS or (regime or 'none') not in REGIMES:
+        raise MixpathError(f'bad arm {arm!r}: write a norm ({", ".join(NORMS)}) optionally followed by +regime '
+                           f'({", ".join(r for r in REGIMES if r != "none")}), e.g. sbn+cream')
+    return norm, regime or 'none'
 
 # %% ../nbs/16_experiment.ipynb #4b1d2b0f
 @dataclass
@@ -38,7 +49,8 @@ class RankingConfig:
     n_train: int = 8000              # supernet training images
     n_recal: int = 1000              # BN recalibration images (from the training images)
     n_val: int = 1000                # validation images (from the training images; never the test set)
-    norms: tuple = ('sbn', 'bn')     # one supernet per post-sum norm: 'sbn', 'bn', 'combo', 'none'
+    norms: tuple = ('sbn', 'bn')     # one supernet per entry: a post-sum norm ('sbn', 'bn', 'combo', 'none'), optionally
+                                     # with a training regime, 'norm+cream' or 'norm+pinas' (mixpath_lab.regimes)
     sampler: str = 'spos'            # path sampler name (mixpath_lab.samplers)
     epochs: int = 60                 # supernet training epochs
     steps_per_epoch: int | None = None  # cap on steps per epoch (None: every batch)
@@ -59,6 +71,7 @@ class RankingConfig:
     def __post_init__(self):
         self.norms = tuple(self.norms)
         if not self.norms: raise MixpathError('RankingConfig.norms is empty; name at least one of sbn, bn, combo, none')
+        for arm in self.norms: split_arm(arm)
         for k in ('C', 'N', 'size', 'n_train', 'n_recal', 'n_val', 'epochs', 'batch_size', 'n_archs', 'n_recal_batches'):
             if getattr(self, k) < 1: raise MixpathError(f'RankingConfig.{k} must be >= 1, got {getattr(self, k)}')
         if self.n_archs < 3: raise MixpathError(f'RankingConfig.n_archs must be >= 3 to rank, got {self.n_archs}')
@@ -87,13 +100,16 @@ def ranking_cells(cfg: RankingConfig, bench: NB201) -> list[str]:
     return bench.sample(np.random.default_rng(cfg.seed), cfg.n_archs, unique=True)
 
 # %% ../nbs/16_experiment.ipynb #4555fe17
-def train_supernet(cfg: RankingConfig, norm: str, batches: Batches, run_dir: Path, progress: bool = True,
+def train_supernet(cfg: RankingConfig, arm: str, batches: Batches, run_dir: Path, progress: bool = True,
                    callbacks: Sequence = ()) -> tuple[Supernet, Trainer]:
-    "Train the proxy supernet with post-sum norm `norm`; resumes from `run_dir` when a checkpoint is there."
+    "Train the proxy supernet of `arm` (a norm, optionally +regime); resumes from `run_dir` when a checkpoint is there."
+    from mixpath_lab.regimes import make_regime
+    norm, regime = split_arm(arm)
     torch.manual_seed(cfg.seed)
-    net = Supernet(nb201(C=cfg.C, N=cfg.N), norm=norm).to(memory_format=torch.channels_last)
+    net = Supernet(nb201(C=cfg.C, N=cfg.N), norm=norm)
     sampler = make_sampler(cfg.sampler, net.space, np.random.default_rng(cfg.seed))
-    tr = Trainer(net, sampler, batches, cfg.train_config(), callbacks=list(callbacks), run_dir=run_dir, progress=progress)
+    tr = Trainer(net, sampler, batches, cfg.train_config(), callbacks=[*make_regime(regime), *callbacks], run_dir=run_dir,
+                 progress=progress)
     ckpt = Path(run_dir)/'checkpoints'/'last.pt'
     tr.fit(resume=ckpt if ckpt.exists() else False)
     return net, tr
@@ -208,7 +224,7 @@ def run_report(cfg: RankingConfig, run_dir: str | Path, progress: bool = True) -
 
 # %% ../nbs/16_experiment.ipynb #a8596617
 def load_supernet(run_dir: str | Path, norm: str = 'sbn') -> tuple[Supernet, RankingConfig]:
-    "The supernet trained with post-sum norm `norm` in a ranking run directory, and the run's config."
+    "The supernet of arm `norm` (e.g. 'sbn' or 'sbn+cream') in a ranking run directory, and the run's config."
     run_dir = Path(run_dir); f = run_dir/'config.json'
     if not f.exists(): raise MixpathError(f'{run_dir} is not a ranking run directory (no config.json); run `mixpath-lab quickstart` first')
     d = json.loads(f.read_text()); d.pop('experiment', None)
@@ -217,7 +233,7 @@ def load_supernet(run_dir: str | Path, norm: str = 'sbn') -> tuple[Supernet, Ran
     if not ck.exists(): raise MixpathError(f'no trained {norm!r} supernet in {run_dir} (missing {ck}); trained norms: '
                                            f'{[p.name[6:] for p in run_dir.glob("train_*")]}')
     state = torch.load(ck, map_location='cpu', weights_only=True)
-    net = Supernet(nb201(C=cfg.C, N=cfg.N), norm=norm)
+    net = Supernet(nb201(C=cfg.C, N=cfg.N), norm=split_arm(norm)[0])
     if state['meta']['model'] != json.loads(json.dumps(net.config())):
         raise MixpathError(f'{ck} holds a supernet of another space or norm ({state["meta"]["model"]}); expected {net.config()}')
     net.load_state_dict(state['model']); return net.eval(), cfg
