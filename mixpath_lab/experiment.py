@@ -17,7 +17,7 @@ from .data import Batches, cifar10_splits
 from .train import TrainConfig, Trainer
 from .evaluate import Evaluator
 from .ranking import rank_report, compare_reports, RankReport
-from .benchmarks import NB201
+from .benchmarks import NB201, nb201_column
 from .cost import CostModel
 
 log = get_logger('experiment')
@@ -25,7 +25,7 @@ log = get_logger('experiment')
 # %% auto #0
 __all__ = ['log', 'split_arm', 'RankingConfig', 'make_batches', 'ranking_cells', 'train_supernet', 'rank_supernet',
            'benchmark_costs', 'cell_costs', 'run_ranking', 'path_count_magnitudes', 'write_report', 'run_report',
-           'load_supernet', 'cell_mflops', 'search_supernet', 'export_subnet', 'run_paper']
+           'load_supernet', 'cell_mflops', 'search_supernet', 'truth_percentile', 'export_subnet', 'run_paper']
 
 # %% ../nbs/16_experiment.ipynb #492883d4
 def split_arm(arm: str) -> tuple[str, str]:
@@ -256,6 +256,12 @@ def search_supernet(run_dir: str | Path, out: str | Path, norm: str = 'sbn', met
                         seed=seed, run_dir=out, callbacks=callbacks, progress=progress)
     s.run(generations); s.write_pareto(out)
     return s
+
+def truth_percentile(arch, dataset: str = 'cifar10', epochs: int = 200) -> tuple[float, float]:
+    "NAS-Bench-201 accuracy of `arch` and its percentile among all 15,625 cells (100: the best)."
+    b = NB201(); acc = b.query(arch, dataset, epochs)
+    col = b.table[nb201_column(dataset, epochs)]
+    return acc, 100.0 * float((col <= acc).mean())
 
 def export_subnet(supernet: Supernet, arch, path: str | Path, note: dict | None = None) -> Path:
     "Save `supernet.subnet(arch)` (weights + arch + space) atomically, loadable with weights_only=True."
