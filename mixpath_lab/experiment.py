@@ -91,7 +91,8 @@ def make_batches(cfg: RankingConfig) -> dict[str, Batches]:
     "Training (augmented), recalibration and validation batches of the configured splits."
     parts = cifar10_splits(cfg.data_root, {'train': cfg.n_train, 'recal': cfg.n_recal, 'val': cfg.n_val}, seed=cfg.seed)
     kw = dict(size=cfg.size if cfg.size != 32 else None)
-    return {'train': Batches(*parts['train'], cfg.batch_size, seed=cfg.seed, augment=True, **kw),
+    pad = max(1, cfg.size // 8)   # CIFAR's 4-pixel crop padding at 32x32, scaled with the image
+    return {'train': Batches(*parts['train'], cfg.batch_size, seed=cfg.seed, augment=True, pad=pad, **kw),
             'recal': Batches(*parts['recal'], cfg.batch_size, seed=cfg.seed + 1, shuffle=True, **kw),
             'val': Batches(*parts['val'], 500, seed=0, shuffle=False, drop_last=False, **kw)}
 
