@@ -107,7 +107,7 @@ def cmd_search(args) -> int:
     s = search_supernet(args.run_dir, out, norm=args.norm, method=args.method, mflops_limit=args.mflops, budget=args.budget,
                         pop_size=args.pop, generations=args.generations, seed=args.seed or 0, progress=not args.quiet)
     print(f'\n{s.n_evals} archs evaluated; Pareto front (supernet accuracy vs MFLOPs at NAS-Bench-201 size):')
-    for p in s.pareto(): print(f"  acc {p['acc']:.4f}  MFLOPs {p['cost']:8.2f}  {p['arch']}")
+    for p in s.pareto(): print(f"  acc {p['accuracy']:.4f}  MFLOPs {p['cost']:8.2f}  {p['arch']}")
     best = s.best()
     if best is None: raise MixpathError('no feasible arch found; raise --mflops or the budget')
     net, _ = load_supernet(args.run_dir, args.norm)
@@ -115,7 +115,7 @@ def cmd_search(args) -> int:
     print(f"best by supernet accuracy: {best['arch']}\n  NAS-Bench-201 CIFAR-10 (200 epochs): {acc:.2f}%, "
           f"better than or equal to {pct:.1f}% of all 15,625 cells")
     f = export_subnet(net, best['arch'], out/'best_subnet.pt',
-                      note={'supernet_acc': best['acc'], 'mflops': best['cost'], 'nb201_acc': acc, 'nb201_percentile': pct})
+                      note={'supernet_acc': best['accuracy'], 'mflops': best['cost'], 'nb201_acc': acc, 'nb201_percentile': pct})
     print(f"\nexported {best['arch']} to {f}\ntrain it from scratch: mixpath-lab train-subnet {f} --epochs 10")
     return 0
 
