@@ -142,12 +142,21 @@ BaseDashboard.static_figures, BaseDashboard._ipython_display_ = _static_figures,
 # %% ../nbs/17_dash.ipynb #137edd89
 _CURVES = [('train loss', 1, '#1f77b4', 'lines'), ('epoch loss', 1, '#d62728', 'lines+markers'), ('train acc', 2, '#1f77b4', 'lines'),
            ('epoch acc', 2, '#d62728', 'lines+markers'), ('lr', 3, '#2ca02c', 'lines')]
+_REGIME_LINES = [('rho mean', 2, '#9467bd'), ('KD mean', 2, '#8c564b'), ('consistency', 3, '#17becf'), ('CE path b', 3, '#ff7f0e')]
+_REGIME_CBS = {'prioritized_board': 'Cream board', 'cross_path_consistency': 'Pi-NAS'}
+
+def _regime_names(trainer) -> list[str]:
+    "The regimes (`_REGIME_CBS` titles) among the trainer's callbacks."
+    return [_REGIME_CBS[cb.name] for cb in getattr(trainer, 'cbs', None) or [] if cb.name in _REGIME_CBS]
 
 class TrainingDashboard(BaseDashboard):
     "Loss, accuracy and learning-rate curves from the history records; sampler coverage per path and per k."
     prefix = 'training'
-    def __init__(self, every: int = 50, **kw): # refresh every `every` steps; `headless`, `out_dir`, `formats` as in BaseDashboard
+    def __init__(self, every: int = 50,              # refresh every `every` steps
+                 regime: bool | None = None,          # the `regime` figure: None when a regime callback is attached, True always, False never
+                 **kw):                               # `headless`, `out_dir`, `formats` as in BaseDashboard
         super().__init__(every, **kw)
+        self.regime = regime
         f = make_subplots(rows=1, cols=3, subplot_titles=('loss', 'accuracy', 'learning rate'))
         for name, col, color, mode in _CURVES: f.add_trace(go.Scatter(name=name, mode=mode, line_color=color), 1, col)
         for c in (1, 2, 3): f.update_xaxes(title_text='step', row=1, col=c)
@@ -157,19 +166,28 @@ class TrainingDashboard(BaseDashboard):
         c.update_layout(height=300, coloraxis=dict(colorscale='Viridis', cmin=0), title='sampler coverage')
         self.coverage = self._add_fig('coverage', c)
         self._reset()
-    def _reset(self): self.seen, self.rows = 0, {n: ([], []) for n, *_ in _CURVES}
-    def before_fit(self): self._reset()   # a resumed trainer holds the checkpoint's history: redraw from it
+        if regime: self._add_regime_fig()
+    def _reset(self):
+        self.seen, self.rows, self.board_rec = 0, {n: ([], []) for n, *_ in _CURVES + _REGIME_LINES}, None
+    def before_fit(self):   # a resumed trainer holds the checkpoint's history: redraw from it
+        self._reset()
+        if self.regime is None and 'regime' not in self.figures and _regime_names(self.trainer): self._add_regime_fig()
 
 # %% ../nbs/17_dash.ipynb #8d0eeb00
 def _training_update(self: TrainingDashboard):
     h = getattr(self.trainer, 'history', None) if self.trainer is not None else None
     for r in (h or [])[self.seen:]:
-        pairs = ([('train loss', 'loss'), ('train acc', 'acc'), ('lr', 'lr')] if r.get('kind') == 'train' else
-                 [('epoch loss', 'loss'), ('epoch acc', 'acc')] if r.get('kind') == 'epoch' else [])
+        k = r.get('kind')
+        if k == 'board': self.board_rec = r
+        pairs = ([('train loss', 'loss'), ('train acc', 'acc'), ('lr', 'lr')] if k == 'train' else
+                 [('epoch loss', 'loss'), ('epoch acc', 'acc')] if k == 'epoch' else
+                 [('rho mean', 'rho_mean'), ('KD mean', 'kd_mean')] if k == 'board' else
+                 [('consistency', 'cons'), ('CE path b', 'ce_b')] if k == 'pinas' else [])
         for name, key in pairs:
             if r.get(key) is not None: self.rows[name][0].append(r['step']); self.rows[name][1].append(r[key])
     self.seen = len(h or [])
     for tr in self.curves.data: tr.x, tr.y = self.rows[tr.name]
+    if 'regime' in self.figures: self._regime_update()
     sampler = getattr(self.trainer, 'sampler', None) if self.trainer is not None else None
     if getattr(sampler, 'counts', None) is None: return
     n, pts = max(sampler.n_sampled, 1), sampler.space.points
@@ -183,6 +201,35 @@ def _training_update(self: TrainingDashboard):
     hk.x, hk.y, hk.text = [f'k={k}' for k in range(kmax + 1)], [p.name for p in pts], [[f'n={sampler.n_sampled}'] * (kmax + 1)] * len(pts)
 
 TrainingDashboard._update = _training_update
+
+# %% ../nbs/17_dash.ipynb #485c6511
+@patch_to(TrainingDashboard)
+def _add_regime_fig(self):
+    "Build the empty `regime` figure (and show it in an already built widget)."
+    f = make_subplots(rows=1, cols=3, subplot_titles=('Cream board: accuracy vs FLOPs', 'Cream: rho and KD (running means)', 'Pi-NAS: consistency and CE of path b'))
+    hover = '%{text}<br>acc %{y:.1f}%, FLOPs %{x:.4g}<extra></extra>'
+    f.add_trace(go.Scatter(name='board paths', mode='markers', marker=dict(color='#1f77b4', size=9), hovertemplate=hover), 1, 1)
+    f.add_trace(go.Scatter(name='teacher', mode='markers', marker=dict(color='crimson', size=16, symbol='star'), hovertemplate=hover), 1, 1)
+    for name, col, color in _REGIME_LINES: f.add_trace(go.Scatter(name=name, mode='lines+markers', line_color=color), 1, col)
+    f.update_xaxes(title_text='FLOPs', row=1, col=1).update_yaxes(title_text='accuracy (%)', row=1, col=1)
+    for c in (2, 3): f.update_xaxes(title_text='step', row=1, col=c)
+    self.regime_fig = self._add_fig('regime', f.update_layout(height=330, title='no regime attached (make_regime: cream or pinas)'))
+    if self._box is not None: self._box.children = tuple(self._box.children) + (self.regime_fig,)
+    return self.regime_fig
+
+@patch_to(TrainingDashboard)
+def _regime_update(self):
+    "Draw the latest board, the teacher, and the regime curves."
+    f, b = self.regime_fig, self.board_rec or {}
+    paths, teach = f.data[:2]
+    paths.x, paths.y, paths.text = b.get('flops', []), b.get('accs', []), b.get('archs', [])
+    i = [j for j, a in enumerate(b.get('archs', [])) if a == b.get('teacher')]
+    teach.x, teach.y, teach.text = [b['flops'][j] for j in i], [b['accs'][j] for j in i], [b['archs'][j] for j in i]
+    for tr in f.data[2:]: tr.x, tr.y = self.rows[tr.name]
+    names = _regime_names(self.trainer)
+    parts = ([f"board of {len(b['archs'])} at step {b['step']}" + (f", teacher rho {b['rho']:.3g}" if b.get('rho') is not None else '')] if b else []) + \
+            ([f"{len(self.rows['consistency'][0])} consistency records"] if self.rows['consistency'][0] else [])
+    f.layout.title = (' / '.join(names) + ': ' + ('; '.join(parts) or 'no records yet (warm-up)')) if names or parts else 'no regime attached (make_regime: cream or pinas)'
 
 # %% ../nbs/17_dash.ipynb #cf1726b1
 def fixed_archs(space, # a `Space`
