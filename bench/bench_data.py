@@ -3,8 +3,7 @@
 Times, in the same run, (a) one epoch of `Batches` over the 'train' split of the embedded CIFAR-10
 subset (8,000 images) with augmentation (random crop pad 4, flip, Cutout 8) at the default proxy size
 16x16, batch 256, and (b) one epoch of training steps (forward, backward, SGD) at the same batch on
-the NAS-Bench-201 supernet `Supernet(nb201(C=16, N=1), norm='sbn')` with a random arch per step (a
-small stand-in CNN when the supernet modules are not there). Prints both and their ratio; the
+the NAS-Bench-201 supernet `Supernet(nb201(C=16, N=1), norm='sbn')` with a random arch per step. Prints both and their ratio; the
 target is a pipeline at most 10% of a training epoch. The two are interleaved over rounds, best
 round each, so machine load hits them alike.
 Usage: python bench/bench_data.py [--threads 2] [--rounds 2] [--batch 256] [--size 16]
@@ -13,28 +12,16 @@ import argparse, time
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
 from mixpath_lab.data import Batches, load_cifar10, split_indices
-
-
-def stand_in_cnn() -> nn.Module:
-    "A small CNN of about the NB201 C=16 N=1 cost, used only if the supernet is not available."
-    def blk(ci, co, s): return nn.Sequential(nn.Conv2d(ci, co, 3, s, 1, bias=False), nn.BatchNorm2d(co), nn.ReLU())
-    return nn.Sequential(blk(3, 16, 1), blk(16, 16, 1), blk(16, 32, 2), blk(32, 32, 1), blk(32, 64, 2), blk(64, 64, 1),
-                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 10))
+from mixpath_lab.spaces import nb201
+from mixpath_lab.supernet import Supernet
 
 
 def model_and_call(seed: int = 0):
-    "The NB201 supernet with a random arch per step, or the stand-in CNN; returns (module, call(x, step), name)."
-    try:
-        from mixpath_lab.spaces import nb201
-        from mixpath_lab.supernet import Supernet
-        space = nb201(C=16, N=1); net = Supernet(space, norm='sbn')
-        archs = [space.sample(np.random.default_rng([seed, i])) for i in range(1000)]
-        return net, (lambda x, i: net(x, archs[i % len(archs)])), "Supernet(nb201(C=16, N=1), norm='sbn'), random arch per step"
-    except ImportError:
-        net = stand_in_cnn()
-        return net, (lambda x, i: net(x)), 'stand-in CNN (mixpath_lab.supernet not available)'
+    "The NB201 supernet with a random arch per step; returns (module, call(x, step), name)."
+    space = nb201(C=16, N=1); net = Supernet(space, norm='sbn')
+    archs = [space.sample(np.random.default_rng([seed, i])) for i in range(1000)]
+    return net, (lambda x, i: net(x, archs[i % len(archs)])), "Supernet(nb201(C=16, N=1), norm='sbn'), random arch per step"
 
 
 def main():
