@@ -14,7 +14,7 @@ from .core import MixpathError, get_logger, write_json, atomic_write
 log = get_logger('batch')
 
 # %% auto #0
-__all__ = ['log', 'notebook_parameters', 'parse_value', 'check_parameters', 'run_notebook', 'sweep']
+__all__ = ['log', 'notebook_parameters', 'parse_value', 'split_values', 'check_parameters', 'run_notebook', 'sweep']
 
 # %% ../nbs/19_batch.ipynb #33524367
 def notebook_parameters(nb_path: str | Path) -> dict[str, Any]:
@@ -34,6 +34,18 @@ def parse_value(s: str) -> Any:
     try: return ast.literal_eval(s)
     except (ValueError, SyntaxError): return s
 
+def split_values(s: str, sep: str = ',') -> list[str]:
+    "Split `s` at each `sep` outside brackets and quotes: `\"sbn,sbn+cream(k=5, pick='top1')\"` -> 2 items."
+    out, cur, depth, quote = [], [], 0, None
+    for ch in str(s):
+        if quote: quote = None if ch == quote else quote
+        elif ch in '\'"': quote = ch
+        elif ch in '([{': depth += 1
+        elif ch in ')]}': depth = max(0, depth - 1)
+        elif ch == sep and depth == 0: out.append(''.join(cur).strip()); cur = []; continue
+        cur.append(ch)
+    return [*out, ''.join(cur).strip()]
+
 def check_parameters(nb_path: str | Path, params: dict[str, Any]) -> dict[str, Any]:
     "Validate `params` against the notebook's parameters cell; return them merged over the defaults."
     defaults = notebook_parameters(nb_path)
@@ -44,6 +56,12 @@ def check_parameters(nb_path: str | Path, params: dict[str, Any]) -> dict[str, A
         ok = (type(v) is type(d) or (isinstance(d, float) and type(v) is int) or d is None
               or (isinstance(d, (list, tuple)) and isinstance(v, (list, tuple))))
         if not ok: raise MixpathError(f'parameter {name!r} must be {type(d).__name__} like its default {d!r}, got {v!r}')
+    if 'norms' in params:   # experiment arms: each norm, regime and regime setting is checked before any run
+        from mixpath_lab.experiment import split_arm
+        v = params['norms']
+        for arm in (split_values(v) if isinstance(v, str) else v):
+            try: split_arm(arm)
+            except MixpathError as e: raise MixpathError(f"parameter 'norms': {e}") from None
     return {**defaults, **params}
 
 # %% ../nbs/19_batch.ipynb #8935a473

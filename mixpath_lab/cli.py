@@ -86,12 +86,12 @@ def cmd_run(args) -> int:
 
 def cmd_sweep(args) -> int:
     "Run an experiment notebook over a grid (`-g name=v1,v2`); one run directory each, summary.csv across."
-    from mixpath_lab.batch import sweep, parse_value
+    from mixpath_lab.batch import sweep, parse_value, split_values
     grid = {}
     for g in args.grid or []:
         k, sep, v = g.partition('=')
         if not sep: raise MixpathError(f'expected name=v1,v2,..., got {g!r}')
-        grid[k.strip()] = [parse_value(x.strip()) for x in v.split(',')]
+        grid[k.strip()] = [parse_value(x) for x in split_values(v)]
     if not grid: raise MixpathError('give at least one grid axis, e.g. -g norm=sbn,bn')
     out = Path(args.out or f'runs/sweep-{Path(args.notebook).stem}-{time.strftime("%Y%m%d-%H%M%S")}')
     df = sweep(args.notebook, grid, out, fixed=_kv(args.param), progress=not args.quiet)

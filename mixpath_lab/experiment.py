@@ -4,7 +4,7 @@
 
 # %% ../nbs/16_experiment.ipynb #5ee5d20a
 from __future__ import annotations
-import functools, json, time
+import ast, functools, json, re, time
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Sequence
@@ -23,20 +23,42 @@ from .cost import CostModel
 log = get_logger('experiment')
 
 # %% auto #0
-__all__ = ['log', 'split_arm', 'RankingConfig', 'make_batches', 'ranking_cells', 'train_supernet', 'rank_supernet',
+__all__ = ['log', 'split_arm', 'arm_slug', 'RankingConfig', 'make_batches', 'ranking_cells', 'train_supernet', 'rank_supernet',
            'benchmark_costs', 'cell_costs', 'run_ranking', 'path_count_magnitudes', 'write_report', 'run_report',
            'load_supernet', 'cell_mflops', 'search_supernet', 'truth_percentile', 'export_subnet', 'run_paper']
 
 # %% ../nbs/16_experiment.ipynb #492883d4
-def split_arm(arm: str) -> tuple[str, str]:
-    "`'sbn+cream'` -> `('sbn', 'cream')`; a bare norm has regime `'none'`."
+_ARM = re.compile(r'^\s*(\w+)\s*(?:\+\s*(\w+)\s*(?:\((.*)\))?)?\s*$', re.S)
+
+def _arm_kwargs(arm: str, text: str) -> dict:
+    "`k=5, pick='top1'` -> `{'k': 5, 'pick': 'top1'}` (Python literals only)."
+    try: call = ast.parse(f'f({text})', mode='eval').body
+    except SyntaxError as e: raise MixpathError(f'bad arm {arm!r}: cannot read the regime arguments ({e.msg}); '
+                                                "write them as name=value, e.g. sbn+cream(k=5, pick='top1')") from None
+    if call.args or any(k.arg is None for k in call.keywords):
+        raise MixpathError(f"bad arm {arm!r}: regime arguments must be named, e.g. sbn+cream(k=5, pick='top1')")
+    try: return {k.arg: ast.literal_eval(k.value) for k in call.keywords}
+    except ValueError: raise MixpathError(f'bad arm {arm!r}: regime argument values must be Python literals '
+                                          "(numbers, strings in quotes, True/False/None)") from None
+
+def split_arm(arm: str) -> tuple[str, str, dict]:
+    "`'sbn+cream(k=5)'` -> `('sbn', 'cream', {'k': 5})`; a bare norm has regime `'none'`. Checks the regime's arguments."
     from mixpath_lab.sbn import NORMS
-    from mixpath_lab.regimes import REGIMES
-    norm, _, regime = str(arm).partition('+')
+    from mixpath_lab.regimes import REGIMES, make_regime
+    m = _ARM.match(str(arm))
+    norm, regime, args = m.groups() if m else (None, None, None)
     if norm not in NORMS or (regime or 'none') not in REGIMES:
         raise MixpathError(f'bad arm {arm!r}: write a norm ({", ".join(NORMS)}) optionally followed by +regime '
-                           f'({", ".join(r for r in REGIMES if r != "none")}), e.g. sbn+cream')
-    return norm, regime or 'none'
+                           f'({", ".join(r for r in REGIMES if r != "none")}) and its arguments, e.g. sbn+cream or '
+                           "sbn+cream(k=5, pick='top1')")
+    kw = _arm_kwargs(arm, args) if args and args.strip() else {}
+    try: make_regime(regime or 'none', **kw)
+    except (MixpathError, TypeError, ValueError) as e: raise MixpathError(f'bad arm {arm!r}: {e}') from None
+    return norm, regime or 'none', kw
+
+def arm_slug(name: str) -> str:
+    "A file-name form of an arm or ranking name: `'sbn (inherited)'` -> `'sbn_inherited'`, `'sbn+cream'` unchanged."
+    return re.sub(r'[^\w+=.,-]+', '_', name).strip('_')
 
 # %% ../nbs/16_experiment.ipynb #4b1d2b0f
 @dataclass
@@ -105,11 +127,11 @@ def train_supernet(cfg: RankingConfig, arm: str, batches: Batches, run_dir: Path
                    callbacks: Sequence = ()) -> tuple[Supernet, Trainer]:
     "Train the proxy supernet of `arm` (a norm, optionally +regime); resumes from `run_dir` when a checkpoint is there."
     from mixpath_lab.regimes import make_regime
-    norm, regime = split_arm(arm)
+    norm, regime, regime_kw = split_arm(arm)
     torch.manual_seed(cfg.seed)
     net = Supernet(nb201(C=cfg.C, N=cfg.N), norm=norm)
     sampler = make_sampler(cfg.sampler, net.space, np.random.default_rng(cfg.seed))
-    tr = Trainer(net, sampler, batches, cfg.train_config(), callbacks=[*make_regime(regime), *callbacks], run_dir=run_dir,
+    tr = Trainer(net, sampler, batches, cfg.train_config(), callbacks=[*make_regime(regime, **regime_kw), *callbacks], run_dir=run_dir,
                  progress=progress)
     ckpt = Path(run_dir)/'checkpoints'/'last.pt'
     tr.fit(resume=ckpt if ckpt.exists() else False)
@@ -144,7 +166,7 @@ def run_ranking(cfg: RankingConfig, run_dir: str | Path, progress: bool = True, 
     reports, timings, nets, histories = {}, {}, {}, {}
     for norm in cfg.norms:
         t1 = time.time()
-        net, tr = train_supernet(cfg, norm, batches['train'], rd.path/f'train_{norm}', progress, train_callbacks)
+        net, tr = train_supernet(cfg, norm, batches['train'], rd.path/f'train_{arm_slug(norm)}', progress, train_callbacks)
         t2 = time.time(); nets[norm], histories[norm] = net, tr.history
         accs = rank_supernet(net, cells, batches, cfg, progress)
         timings[norm] = {'train_s': round(t2 - t1, 1), 'eval_s': round(time.time() - t2, 1)}
@@ -154,7 +176,7 @@ def run_ranking(cfg: RankingConfig, run_dir: str | Path, progress: bool = True, 
             reports[name] = rank_report(table[name].values, table['truth'].values,
                                         proxies={'params': table['params'].values, 'flops': table['flops'].values},
                                         ks=(max(1, min(10, len(cells) // 5)),), n_boot=cfg.n_boot, seed=cfg.seed, name=name)
-            reports[name].save(rd.file(f'rank_{name.replace(" ", "_").strip("()")}.json'))
+            reports[name].save(rd.file(f'rank_{arm_slug(name)}.json'))
         atomic_write(rd.file('cells.csv'), lambda f: table.to_csv(f, index=False))
     comp = compare_reports(reports)
     atomic_write(rd.file('comparison.csv'), lambda f: comp.to_csv(f))
@@ -230,7 +252,7 @@ def load_supernet(run_dir: str | Path, norm: str = 'sbn') -> tuple[Supernet, Ran
     if not f.exists(): raise MixpathError(f'{run_dir} is not a ranking run directory (no config.json); run `mixpath-lab quickstart` first')
     d = json.loads(f.read_text()); d.pop('experiment', None)
     cfg = RankingConfig.from_dict(d)
-    ck = run_dir/f'train_{norm}'/'checkpoints'/'last.pt'
+    ck = run_dir/f'train_{arm_slug(norm)}'/'checkpoints'/'last.pt'
     if not ck.exists(): raise MixpathError(f'no trained {norm!r} supernet in {run_dir} (missing {ck}); trained norms: '
                                            f'{[p.name[6:] for p in run_dir.glob("train_*")]}')
     state = torch.load(ck, map_location='cpu', weights_only=True)
