@@ -9,7 +9,7 @@ from pathlib import Path
 from .core import MixpathError
 
 # %% auto #0
-__all__ = ['QUICKSTART', 'PAPER', 'cmd_quickstart', 'cmd_rank', 'cmd_paper', 'cmd_run', 'cmd_sweep', 'cmd_search',
+__all__ = ['QUICKSTART', 'PAPER', 'cmd_quickstart', 'cmd_rank', 'cmd_paper', 'cmd_table', 'cmd_run', 'cmd_sweep', 'cmd_search',
            'cmd_train_subnet', 'build_parser', 'main']
 
 # %% ../nbs/18_cli.ipynb #b08b39b3
@@ -74,7 +74,15 @@ def cmd_paper(args) -> int:
     out = Path(args.out or 'runs/paper')
     print(f'paper experiment: norms {cfg.norms}, seeds {args.seeds}, {cfg.epochs} epochs each; writing {out.resolve()}')
     table = run_paper(cfg, args.seeds, out, progress=not args.quiet)
-    print(table.to_string()); print(f'\ntable: {out/"paper_table.csv"}, per seed: {out/"paper_runs.csv"}')
+    print(table.to_string()); print(f'\ntable: {out/"paper_table.csv"} ({out/"paper_table.md"}), per seed: {out/"paper_runs.csv"}')
+    return 0
+
+def cmd_table(args) -> int:
+    "One comparison table from several `paper` run directories that differ only in their arms (markdown to stdout)."
+    from mixpath_lab.experiment import combine_papers, paper_markdown
+    runs = combine_papers(args.dirs, out=args.out)
+    print(paper_markdown(runs), end='')
+    if args.out: print(f'\nwritten: {Path(args.out)/"paper_table.md"}, paper_table.csv, paper_runs.csv')
     return 0
 
 def cmd_run(args) -> int:
@@ -162,6 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp = common(sub.add_parser('paper', help=cmd_paper.__doc__), seed=False)
     sp.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2]); sp.add_argument('--data', help='CIFAR-10 folder')
     sp.add_argument('--set', action='append', metavar='NAME=VALUE', help='override a RankingConfig field'); sp.set_defaults(fn=cmd_paper)
+    sp = sub.add_parser('table', help=cmd_table.__doc__); sp.add_argument('dirs', nargs='+', help='paper run directories')
+    sp.add_argument('--out', help='also write paper_table.{md,csv} and paper_runs.csv here'); sp.set_defaults(fn=cmd_table)
     for name, fn in (('run', cmd_run), ('sweep', cmd_sweep)):
         sp = sub.add_parser(name, help=fn.__doc__); sp.add_argument('notebook', help='e.g. nbs/runs/ranking.ipynb')
         sp.add_argument('-p', '--param', action='append', metavar='NAME=VALUE', help='notebook parameter')

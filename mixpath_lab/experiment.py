@@ -25,7 +25,8 @@ log = get_logger('experiment')
 # %% auto #0
 __all__ = ['log', 'split_arm', 'arm_slug', 'RankingConfig', 'make_batches', 'ranking_cells', 'train_supernet', 'rank_supernet',
            'benchmark_costs', 'cell_costs', 'run_ranking', 'path_count_magnitudes', 'write_report', 'run_report',
-           'load_supernet', 'cell_mflops', 'search_supernet', 'truth_percentile', 'export_subnet', 'run_paper']
+           'load_supernet', 'cell_mflops', 'search_supernet', 'truth_percentile', 'export_subnet', 'paper_summary',
+           'paper_markdown', 'run_paper', 'combine_papers']
 
 # %% ../nbs/16_experiment.ipynb #492883d4
 _ARM = re.compile(r'^\s*(\w+)\s*(?:\+\s*(\w+)\s*(?:\((.*)\))?)?\s*$', re.S)
@@ -294,6 +295,21 @@ def export_subnet(supernet: Supernet, arch, path: str | Path, note: dict | None 
     return atomic_write(path, lambda f: torch.save(blob, f))
 
 # %% ../nbs/16_experiment.ipynb #c10e57a1
+def paper_summary(runs: pd.DataFrame) -> pd.DataFrame:
+    "Mean, sd and count over seeds of Kendall tau and Spearman rho, per ranking."
+    return runs.groupby('ranking', sort=False)[['kendall', 'spearman']].agg(['mean', 'std', 'count'])
+
+def paper_markdown(runs: pd.DataFrame, digits: int = 3) -> str:
+    "A markdown table: per ranking, tau and rho mean ± sd over seeds, and each seed's tau with its 95% CI."
+    f = lambda v: f'{v:.{digits}f}'
+    pm = lambda m, s: f'{f(m)} ± {f(s)}' if s == s else f(m)
+    rows = ['| ranking | seeds | Kendall tau, mean ± sd | Spearman rho, mean ± sd | per-seed tau [95% CI] |', '|---|---|---|---|---|']
+    for name, g in runs.groupby('ranking', sort=False):
+        g = g.sort_values('seed')
+        per = '; '.join(f's{r.seed}: {f(r.kendall)} [{f(r.kendall_lo)}, {f(r.kendall_hi)}]' for r in g.itertuples())
+        rows.append(f'| {name} | {len(g)} | {pm(g.kendall.mean(), g.kendall.std())} | {pm(g.spearman.mean(), g.spearman.std())} | {per} |')
+    return '\n'.join(rows) + '\n'
+
 def run_paper(cfg: RankingConfig, seeds: Sequence[int], out: str | Path, progress: bool = True) -> pd.DataFrame:
     "`run_ranking` for each seed (norms and settings from `cfg`), then a mean/std table over seeds."
     out, rows = Path(out), []
@@ -306,6 +322,40 @@ def run_paper(cfg: RankingConfig, seeds: Sequence[int], out: str | Path, progres
                                                             for i, s in enumerate(('', '_lo', '_hi'))}})
     runs = pd.DataFrame(rows)
     atomic_write(out/'paper_runs.csv', lambda f: runs.to_csv(f, index=False))
-    table = runs.groupby('ranking', sort=False)[['kendall', 'spearman']].agg(['mean', 'std', 'count'])
+    table = paper_summary(runs)
     atomic_write(out/'paper_table.csv', lambda f: table.to_csv(f))
+    atomic_write(out/'paper_table.md', lambda f: f.write_text(paper_markdown(runs)))
     return table
+
+# %% ../nbs/16_experiment.ipynb #06707471
+_FREE = {'norms', 'inherited', 'seed', 'threads', 'experiment'}   # settings that may differ between combined runs
+
+def _paper_configs(d: Path) -> dict[int, dict]:
+    f = d/'paper_runs.csv'
+    if not f.exists(): raise MixpathError(f'{d} is not a paper run directory (no paper_runs.csv); run `mixpath-lab paper --out {d}` first')
+    return {int(s): json.loads((d/f'seed{s}'/'config.json').read_text()) for s in pd.read_csv(f).seed.unique()}
+
+def combine_papers(dirs: Sequence[str | Path], out: str | Path | None = None) -> pd.DataFrame:
+    "Per-seed results of several `run_paper` directories as one `paper_runs` frame; checks they differ only in their arms."
+    dirs = [Path(d) for d in dirs]
+    if not dirs: raise MixpathError('combine_papers needs at least one paper run directory')
+    ref_dir, ref = dirs[0], next(iter(_paper_configs(dirs[0]).values()))
+    frames = []
+    for d in dirs:
+        for seed, c in _paper_configs(d).items():
+            diff = sorted(k for k in set(c) | set(ref) if k not in _FREE and c.get(k) != ref.get(k))
+            if diff: raise MixpathError(f'{d}/seed{seed} differs from {ref_dir} in {diff} '
+                                        f'({", ".join(f"{k}={c.get(k)!r} vs {ref.get(k)!r}" for k in diff[:3])}); only arms may differ')
+        frames.append(pd.read_csv(d/'paper_runs.csv').assign(source=str(d)))
+    runs = pd.concat(frames, ignore_index=True)
+    proxy = runs.ranking.str.endswith('(proxy)')
+    arms = runs[~proxy]
+    if (dup := arms[arms.duplicated(['seed', 'ranking'], keep=False)]).size:
+        r = dup.iloc[0]; raise MixpathError(f'{r.ranking!r} seed {r.seed} is in more than one of {[str(d) for d in dirs]}; combine each arm once')
+    runs = pd.concat([arms, runs[proxy].drop_duplicates(['seed', 'ranking'])], ignore_index=True)
+    if out is not None:
+        out = Path(out); out.mkdir(parents=True, exist_ok=True)
+        atomic_write(out/'paper_runs.csv', lambda f: runs.to_csv(f, index=False))
+        atomic_write(out/'paper_table.csv', lambda f: paper_summary(runs).to_csv(f))
+        atomic_write(out/'paper_table.md', lambda f: f.write_text(paper_markdown(runs)))
+    return runs
