@@ -267,11 +267,20 @@ def _record(self: PrioritizedBoard):
     if t.run_dir is not None and t.rank == 0: t.run_dir.log(rec)
 
 # %% ../nbs/20_regimes.ipynb #944c3da5
+def _gather_entries(ts: list[torch.Tensor]) -> list[torch.Tensor]:
+    "Per board entry, its tensor from every rank, stacked on a new dim 0 (ranks)."
+    flat = torch.stack(ts); out = [torch.empty_like(flat) for _ in range(dist.get_world_size())]
+    dist.all_gather(out, flat); return list(torch.stack(out, 1))
+
 @patch
 def state_dict(self: PrioritizedBoard) -> dict:
     cpu = lambda v: None if v is None else v.detach().cpu().clone()
-    return {'entries': [{'arch': e.arch, 'acc': e.acc, 'flops': e.flops, 'step': e.step, 'x': cpu(e.x), 'probs': cpu(e.probs)}
-                        for e in self.board.entries],
+    es = self.board.entries
+    xs, ps, ws = [e.x for e in es], [e.probs for e in es], 1
+    if _dist_on() and es and all(v is not None for v in xs + ps):   # a collective: every rank calls it (the trainer does)
+        xs, ps, ws = _gather_entries(xs), _gather_entries(ps), dist.get_world_size()
+    return {'entries': [{'arch': e.arch, 'acc': e.acc, 'flops': e.flops, 'step': e.step, 'x': cpu(x), 'probs': cpu(p)}
+                        for e, x, p in zip(es, xs, ps)], 'world_size': ws,
             'net': None if self.net is None else {k: cpu(v) for k, v in self.net.state_dict().items()},
             'meta_opt': None if self.meta_opt is None else self.meta_opt.state_dict(), 'n_meta': self.n_meta,
             'n_classes': None if self.net is None else self.n_classes}
@@ -279,7 +288,11 @@ def state_dict(self: PrioritizedBoard) -> dict:
 @patch
 def load_state_dict(self: PrioritizedBoard, sd: dict):
     dev = next(self.trainer.model.parameters()).device
-    to = lambda v: None if v is None else v.to(dev)
+    ws = sd.get('world_size', 1); rank, now = (dist.get_rank(), dist.get_world_size()) if _dist_on() else (0, 1)
+    if ws > 1 and ws != now:
+        get_logger('regimes').warning(f'the board was saved by {ws} ranks, resuming on {now}: every rank takes rank 0\'s stored images')
+    own = lambda v: v if ws == 1 or v is None else v[rank if ws == now else 0]
+    to = lambda v: None if v is None else own(v).to(dev)
     self.board.entries = [BoardEntry(e['arch'], float(e['acc']), float(e['flops']), int(e['step']), to(e['x']), to(e['probs']))
                           for e in sd['entries']]
     if sd['net'] is not None:

@@ -408,19 +408,22 @@ class Progress(Callback):
 CKPT_FORMAT = 'mixpath_lab.train/1'
 
 def _save_checkpoint(self: Trainer, path: str | Path | None = None, epoch: int | None = None) -> Path | None:
-    "Write a checkpoint (rank 0 only; atomic); default path: run_dir/checkpoints/last.pt."
-    if self.rank != 0: return None
-    if path is None:
-        if self.run_dir is None: raise MixpathError('no run_dir and no path: give save_checkpoint a path')
-        path = self.run_dir.file('checkpoints', 'last.pt')
-    state = {'format': CKPT_FORMAT, 'epoch': self.epoch + 1 if epoch is None else epoch, 'step': self.step,
-             'model': self.model.state_dict(), 'opt': self.opt.state_dict(), 'sched': self.sched.state_dict(),
-             'sampler': encode_state(self.sampler.state_dict()), 'torch_rng': torch.get_rng_state(),
-             'cuda_rng': torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-             'history': json.dumps(to_jsonable(self.history)), 'history_len': len(self.history), 'meta': self.meta,
-             'callbacks': {cb.name: cb.state_dict() for cb in self.cbs if callable(getattr(cb, 'state_dict', None))},
-             'elapsed': self.train_time}
-    return atomic_write(path, lambda p: torch.save(state, p))
+    "Write a checkpoint (rank 0 writes, atomically); default path: run_dir/checkpoints/last.pt. Under torchrun call it on every rank."
+    cbs = {cb.name: cb.state_dict() for cb in self.cbs if callable(getattr(cb, 'state_dict', None))}   # may gather over ranks
+    out = None
+    if self.rank == 0:
+        if path is None:
+            if self.run_dir is None: raise MixpathError('no run_dir and no path: give save_checkpoint a path')
+            path = self.run_dir.file('checkpoints', 'last.pt')
+        state = {'format': CKPT_FORMAT, 'epoch': self.epoch + 1 if epoch is None else epoch, 'step': self.step,
+                 'model': self.model.state_dict(), 'opt': self.opt.state_dict(), 'sched': self.sched.state_dict(),
+                 'sampler': encode_state(self.sampler.state_dict()), 'torch_rng': torch.get_rng_state(),
+                 'cuda_rng': torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+                 'history': json.dumps(to_jsonable(self.history)), 'history_len': len(self.history), 'meta': self.meta,
+                 'callbacks': cbs, 'elapsed': self.train_time}
+        out = atomic_write(path, lambda p: torch.save(state, p))
+    if self.distributed: dist.barrier()   # no rank goes on (and perhaps resumes) before the file is there
+    return out
 
 def _load_checkpoint(self: Trainer, path: str | Path):
     "Restore everything a checkpoint holds; refuses one from another space, model, sampler or config."

@@ -282,3 +282,52 @@ def test_two_ranks_agree(tmp_path):
     a, b = (json.loads((tmp_path/f'rank{i}.json').read_text()) for i in (0, 1))
     assert a == b
     assert len(a['cream']['board']) == 3 and a['cream']['n_meta'] >= 2 and all(math.isfinite(x) for x in a['pinas']['losses'])
+
+
+RESUME_WORKER = '''
+import json, sys, torch
+from pathlib import Path
+from mixpath_lab.data import Batches
+from mixpath_lab.regimes import make_regime
+from mixpath_lab.samplers import make_sampler
+from mixpath_lab.spaces import tiny
+from mixpath_lab.supernet import Supernet
+from mixpath_lab.train import Callback, CancelFitException, Trainer, TrainConfig, init_distributed
+torch.set_num_threads(1)
+rank, ws = init_distributed()
+out = Path(sys.argv[1])
+class Stop(Callback):
+    order = 99
+    def after_epoch(self):
+        if self.epoch == 0: raise CancelFitException()
+def run(run_dir, extra=(), resume=False):
+    g = torch.Generator().manual_seed(0)
+    X, Y = torch.randint(0, 256, (96, 3, 8, 8), dtype=torch.uint8, generator=g), torch.randint(0, 10, (96,), generator=g)
+    torch.manual_seed(0); space = tiny(); model = Supernet(space, 'sbn')
+    cbs = make_regime('cream', k=3, warmup_steps=1, meta_every=2, cost='params', meta_lr=0.5)
+    return Trainer(model, make_sampler('mixpath', space, 0), Batches(X, Y, 32, seed=0, rank=rank, world_size=ws),
+                   TrainConfig(epochs=2, batch_size=32, log_every=1, ckpt_every=1), callbacks=[*cbs, *extra],
+                   run_dir=run_dir, progress=False).fit(resume=resume)
+full = run(out/'full')
+run(out/'part', [Stop()]); part = run(out/'part', resume=True)
+def board(t): return [(e.arch, e.acc, e.x.double().sum().item(), e.probs.double().sum().item()) for e in t.prioritized_board.board.entries]
+res = dict(start=part.start_epoch, same_params=all(torch.equal(a, b) for a, b in zip(full.model.parameters(), part.model.parameters())),
+           board_full=board(full), board_part=board(part), params=[float(p.double().sum()) for p in full.model.parameters()])
+(out/f'rank{rank}.json').write_text(json.dumps(res))
+'''
+
+def test_two_ranks_resume(tmp_path):
+    "Cream under torchrun: stopping after epoch 1 and resuming gives every rank the uninterrupted run (weights and its own board images)."
+    import os, subprocess, sys
+    from pathlib import Path
+    (tmp_path/'worker.py').write_text(RESUME_WORKER)
+    env = {**os.environ, 'OMP_NUM_THREADS': '1',
+           'PYTHONPATH': os.pathsep.join(filter(None, [str(Path(__file__).parents[1]), os.environ.get('PYTHONPATH')]))}
+    r = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2', '--standalone',
+                        str(tmp_path/'worker.py'), str(tmp_path)], env=env, capture_output=True, text=True, timeout=240)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-4000:]
+    a, b = (json.loads((tmp_path/f'rank{i}.json').read_text()) for i in (0, 1))
+    for x in (a, b):
+        assert x['start'] == 1 and x['same_params'] and x['board_full'] == x['board_part'] and len(x['board_full']) == 3
+    assert a['params'] == b['params']
+    assert [e[2] for e in a['board_full']] != [e[2] for e in b['board_full']]   # the ranks' stored images really differ
