@@ -62,7 +62,12 @@ def cmd_rank(args) -> int:
     cfg = _ranking_cfg(args)
     out = Path(args.out or f'runs/rank-seed{cfg.seed}')
     print(f'run directory: {out.resolve()}')
-    _show(run_report(cfg, out, progress=not args.quiet)); return 0
+    try: track = [int(e) for e in args.track.split(',') if e.strip()] if args.track else []
+    except ValueError: raise MixpathError(f'--track takes comma-separated epochs, e.g. 10,20,30; got {args.track!r}') from None
+    if any(e < 1 or e > cfg.epochs for e in track): raise MixpathError(f'--track epochs must lie in 1..{cfg.epochs} (the run\'s epochs), got {args.track}')
+    _show(run_report(cfg, out, progress=not args.quiet, track=track))
+    if track: print(f'ranking during training: {out/"tracking.csv"}')
+    return 0
 
 def cmd_paper(args) -> int:
     "The paper's experiment: SBN vs one BN vs no norm, recalibrated and inherited, over seeds (hours on a CPU)."
@@ -155,7 +160,9 @@ def build_parser() -> argparse.ArgumentParser:
         if seed: sp.add_argument('--set', action='append', metavar='NAME=VALUE', help='override a RankingConfig field')
         return sp
     common(sub.add_parser('quickstart', help=cmd_quickstart.__doc__)).set_defaults(fn=cmd_quickstart)
-    common(sub.add_parser('rank', help=cmd_rank.__doc__)).set_defaults(fn=cmd_rank)
+    sp = common(sub.add_parser('rank', help=cmd_rank.__doc__))
+    sp.add_argument('--track', metavar='E1,E2,...', help='also rank the cells after these epochs of training (tracking.csv)')
+    sp.set_defaults(fn=cmd_rank)
     sp = common(sub.add_parser('search', help=cmd_search.__doc__), seed=False)
     sp.add_argument('run_dir', help='a ranking run directory (quickstart / rank)')
     sp.add_argument('--norm', default='sbn'); sp.add_argument('--method', default='nsga2', help='nsga2, evolution or random')

@@ -14,7 +14,7 @@ from .spaces import nb201
 from .supernet import Supernet
 from .samplers import make_sampler
 from .data import Batches, cifar10_splits
-from .train import TrainConfig, Trainer
+from .train import Callback, TrainConfig, Trainer
 from .evaluate import Evaluator
 from .ranking import rank_report, compare_reports, RankReport
 from .benchmarks import NB201, nb201_column
@@ -23,10 +23,10 @@ from .cost import CostModel
 log = get_logger('experiment')
 
 # %% auto #0
-__all__ = ['log', 'split_arm', 'arm_slug', 'RankingConfig', 'make_batches', 'ranking_cells', 'train_supernet', 'rank_supernet',
-           'benchmark_costs', 'cell_costs', 'run_ranking', 'path_count_magnitudes', 'write_report', 'run_report',
-           'load_supernet', 'cell_mflops', 'search_supernet', 'truth_percentile', 'export_subnet', 'paper_summary',
-           'paper_markdown', 'run_paper', 'combine_papers']
+__all__ = ['log', 'split_arm', 'arm_slug', 'RankingConfig', 'make_batches', 'ranking_cells', 'train_supernet', 'make_evaluator',
+           'rank_supernet', 'RankTracker', 'tracking_table', 'benchmark_costs', 'cell_costs', 'run_ranking',
+           'path_count_magnitudes', 'write_report', 'run_report', 'load_supernet', 'cell_mflops', 'search_supernet',
+           'truth_percentile', 'export_subnet', 'paper_summary', 'paper_markdown', 'run_paper', 'combine_papers']
 
 # %% ../nbs/16_experiment.ipynb #492883d4
 _ARM = re.compile(r'^\s*(\w+)\s*(?:\+\s*(\w+)\s*(?:\((.*)\))?)?\s*$', re.S)
@@ -138,12 +138,57 @@ def train_supernet(cfg: RankingConfig, arm: str, batches: Batches, run_dir: Path
     tr.fit(resume=ckpt if ckpt.exists() else False)
     return net, tr
 
+def make_evaluator(net: Supernet, batches: dict, n_recal_batches: int) -> Evaluator:
+    "An `Evaluator` on the run's splits that recalibrates on the first `n_recal_batches` of the recal split's first epoch."
+    batches['recal'].set_epoch(0)   # the same recalibration images for every arm and every evaluation of a run
+    return Evaluator(net, batches['recal'], batches['val'], n_recal_batches=min(n_recal_batches, len(batches['recal'])))
+
 def rank_supernet(net: Supernet, cells: Sequence[str], batches: dict, cfg: RankingConfig, progress: bool = True) -> pd.DataFrame:
     "Supernet accuracy of every cell, recalibrated (and inherited if configured)."
-    ev = Evaluator(net, batches['recal'], batches['val'], n_recal_batches=min(cfg.n_recal_batches, len(batches['recal'])))
+    ev = make_evaluator(net, batches, cfg.n_recal_batches)
     df = pd.DataFrame(ev.evaluate(cells, recalibrate=True, progress=progress))[['arch', 'acc']].rename(columns={'acc': 'acc_recal'})
     if cfg.inherited: df['acc_inherited'] = [r['acc'] for r in ev.evaluate(cells, recalibrate=False, progress=progress)]
     return df
+
+
+
+class RankTracker(Callback):
+    "Rank `cells` against `truth` after the given epochs of training; 'ranking' records in the trainer's history."
+    order = 25   # after the epoch's record (Recorder), before the checkpoint (which then holds these records)
+    def __init__(self, cells: Sequence[str],     # archs to rank
+                 truth: Sequence[float],         # their ground truth, in order
+                 batches: dict,                  # 'recal' and 'val' batches (as `make_batches`)
+                 epochs: Sequence[int],          # after which epochs (1-based) to rank
+                 n_recal_batches: int = 4,       # recalibration batches per arch
+                 inherited: bool = True,         # also rank with the supernet's own BN statistics
+                 n_boot: int = 200, seed: int = 0):
+        self.cells, self.truth, self.batches, self.epochs = list(cells), np.asarray(truth, dtype=float), batches, {int(e) for e in epochs}
+        if len(self.cells) != len(self.truth) or len(self.cells) < 3: raise MixpathError('RankTracker needs >= 3 cells, each with its truth')
+        self.n_recal_batches, self.inherited, self.n_boot, self.seed = n_recal_batches, inherited, n_boot, seed
+
+    def after_epoch(self):
+        e = self.epoch + 1
+        if e not in self.epochs or self.rank != 0: return   # rank 0 ranks; the other ranks go on (BN buffers restored)
+        ev = make_evaluator(self.model, self.batches, self.n_recal_batches)
+        for rec_mode in ((True, False) if self.inherited else (True,)):
+            acc = np.array([r['acc'] for r in ev.evaluate(self.cells, recalibrate=rec_mode, progress=False)])
+            try:
+                m = rank_report(acc, self.truth, ks=(max(1, min(10, len(acc) // 5)),), n_boot=self.n_boot, seed=self.seed, name='tracker').metrics
+            except MixpathError as err:   # e.g. every cell at chance early on: no ranking yet, training goes on
+                m = {'kendall': [None] * 3, 'spearman': [None] * 3}; log.info(f'epoch {e}: no ranking ({err})')
+            rec = {'kind': 'ranking', 'step': self.step, 'epoch': e, 'mode': 'recal' if rec_mode else 'inherited',
+                   'kendall': list(m['kendall']), 'spearman': list(m['spearman']), 'mean_acc': float(acc.mean())}
+            self.history.append(rec)
+            if self.run_dir is not None: self.run_dir.log(rec)
+        self.model.train()
+
+def tracking_table(histories: dict) -> pd.DataFrame:
+    "The 'ranking' records of each arm's training history as one table (arm, epoch, step, mode, tau and rho with CIs)."
+    rows = [{'arm': arm, 'epoch': r['epoch'], 'step': r['step'], 'mode': r['mode'], 'mean_acc': r['mean_acc'],
+             **{f'{m}{s}': (r[m][i] if r[m][i] is not None else np.nan) for m in ('kendall', 'spearman') for i, s in enumerate(('', '_lo', '_hi'))}}
+            for arm, h in histories.items() for r in h if r.get('kind') == 'ranking']
+    return pd.DataFrame(rows, columns=['arm', 'epoch', 'step', 'mode', 'mean_acc', 'kendall', 'kendall_lo', 'kendall_hi',
+                                       'spearman', 'spearman_lo', 'spearman_hi'])
 
 # %% ../nbs/16_experiment.ipynb #3dde146b
 @functools.lru_cache(maxsize=1)
@@ -156,7 +201,8 @@ def cell_costs(cells: Sequence[str]) -> pd.DataFrame:
     cm = benchmark_costs()
     return pd.DataFrame([{'arch': s, 'params': cm.params(s), 'flops': cm.flops(s)} for s in cells])
 
-def run_ranking(cfg: RankingConfig, run_dir: str | Path, progress: bool = True, train_callbacks: Sequence = ()) -> dict:
+def run_ranking(cfg: RankingConfig, run_dir: str | Path, progress: bool = True, train_callbacks: Sequence = (),
+                track: Sequence[int] = ()) -> dict:
     "Train one supernet per norm, rank the same cells with each against NAS-Bench-201; write everything to `run_dir`."
     if cfg.threads: torch.set_num_threads(cfg.threads)
     rd, t0 = RunDir(run_dir, {'experiment': 'ranking', **cfg.to_dict()}), time.time()
@@ -167,7 +213,8 @@ def run_ranking(cfg: RankingConfig, run_dir: str | Path, progress: bool = True, 
     reports, timings, nets, histories = {}, {}, {}, {}
     for norm in cfg.norms:
         t1 = time.time()
-        net, tr = train_supernet(cfg, norm, batches['train'], rd.path/f'train_{arm_slug(norm)}', progress, train_callbacks)
+        tracker = [RankTracker(cells, table['truth'], batches, track, cfg.n_recal_batches, cfg.inherited, min(cfg.n_boot, 200), cfg.seed)] if track else []
+        net, tr = train_supernet(cfg, norm, batches['train'], rd.path/f'train_{arm_slug(norm)}', progress, [*train_callbacks, *tracker])
         t2 = time.time(); nets[norm], histories[norm] = net, tr.history
         accs = rank_supernet(net, cells, batches, cfg, progress)
         timings[norm] = {'train_s': round(t2 - t1, 1), 'eval_s': round(time.time() - t2, 1)}
@@ -181,6 +228,7 @@ def run_ranking(cfg: RankingConfig, run_dir: str | Path, progress: bool = True, 
         atomic_write(rd.file('cells.csv'), lambda f: table.to_csv(f, index=False))
     comp = compare_reports(reports)
     atomic_write(rd.file('comparison.csv'), lambda f: comp.to_csv(f))
+    if len(tracking := tracking_table(histories)): atomic_write(rd.file('tracking.csv'), lambda f: tracking.to_csv(f, index=False))
     summary = {'run_dir': str(rd.path), 'n_cells': len(cells), 'seconds': round(time.time() - t0, 1), 'timings': timings,
                'kendall': {n: r.metrics['kendall'] for n, r in reports.items()},
                'spearman': {n: r.metrics['spearman'] for n, r in reports.items()},
@@ -238,9 +286,9 @@ def write_report(res: dict, path: str | Path, magnitudes: pd.DataFrame | None = 
     html = f'<!doctype html><html><head><meta charset="utf-8"><title>mixpath_lab report</title></head><body>{head}{body}</body></html>'
     return atomic_write(path, lambda f: f.write_text(html))
 
-def run_report(cfg: RankingConfig, run_dir: str | Path, progress: bool = True) -> dict:
+def run_report(cfg: RankingConfig, run_dir: str | Path, progress: bool = True, track: Sequence[int] = ()) -> dict:
     "`run_ranking`, then the path-count magnitudes and `report.html`."
-    res = run_ranking(cfg, run_dir, progress)
+    res = run_ranking(cfg, run_dir, progress, track=track)
     mg = path_count_magnitudes(res['nets'], res['batches']['val'], res['cells'])
     atomic_write(res['run_dir'].file('magnitudes.csv'), lambda f: mg.to_csv(f))
     res['magnitudes'], res['report'] = mg, write_report(res, res['run_dir'].file('report.html'), mg, res['run_dir'].path/'figures')
@@ -275,7 +323,7 @@ def search_supernet(run_dir: str | Path, out: str | Path, norm: str = 'sbn', met
     if method not in methods: raise MixpathError(f'unknown search method {method!r}; choose one of {", ".join(methods)}')
     net, cfg = load_supernet(run_dir, norm)
     b = make_batches(cfg)
-    ev = Evaluator(net, b['recal'], b['val'], n_recal_batches=min(cfg.n_recal_batches, len(b['recal'])))
+    ev = make_evaluator(net, b, cfg.n_recal_batches)
     s = methods[method](net.space, ev.accuracy, cell_mflops, cost_limit=mflops_limit, pop_size=pop_size, budget=budget,
                         seed=seed, run_dir=out, callbacks=callbacks, progress=progress)
     s.run(generations); s.write_pareto(out)
