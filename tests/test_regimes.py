@@ -269,17 +269,21 @@ for name, kw in [('cream', dict(k=3, warmup_steps=1, meta_every=1, cost='params'
 open(sys.argv[1] + f'/rank{rank}.json', 'w').write(json.dumps(out))
 '''
 
-def test_two_ranks_agree(tmp_path):
-    "Under torchrun both ranks keep the same board, teacher choices, matching network, EMA teacher and queue."
+def run_two_ranks(worker_src: str, tmp_path) -> tuple[dict, dict]:
+    "Run `worker_src` under torchrun with 2 gloo ranks (1 thread each); each rank writes rank{i}.json into tmp_path."
     import os, subprocess, sys
     from pathlib import Path
-    (tmp_path/'worker.py').write_text(DDP_WORKER)
+    (tmp_path/'worker.py').write_text(worker_src)
     env = {**os.environ, 'OMP_NUM_THREADS': '1',
            'PYTHONPATH': os.pathsep.join(filter(None, [str(Path(__file__).parents[1]), os.environ.get('PYTHONPATH')]))}
     r = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2', '--standalone',
                         str(tmp_path/'worker.py'), str(tmp_path)], env=env, capture_output=True, text=True, timeout=240)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-4000:]
-    a, b = (json.loads((tmp_path/f'rank{i}.json').read_text()) for i in (0, 1))
+    return tuple(json.loads((tmp_path/f'rank{i}.json').read_text()) for i in (0, 1))
+
+def test_two_ranks_agree(tmp_path):
+    "Under torchrun both ranks keep the same board, teacher choices, matching network, EMA teacher and queue."
+    a, b = run_two_ranks(DDP_WORKER, tmp_path)
     assert a == b
     assert len(a['cream']['board']) == 3 and a['cream']['n_meta'] >= 2 and all(math.isfinite(x) for x in a['pinas']['losses'])
 
@@ -318,15 +322,7 @@ res = dict(start=part.start_epoch, same_params=all(torch.equal(a, b) for a, b in
 
 def test_two_ranks_resume(tmp_path):
     "Cream under torchrun: stopping after epoch 1 and resuming gives every rank the uninterrupted run (weights and its own board images)."
-    import os, subprocess, sys
-    from pathlib import Path
-    (tmp_path/'worker.py').write_text(RESUME_WORKER)
-    env = {**os.environ, 'OMP_NUM_THREADS': '1',
-           'PYTHONPATH': os.pathsep.join(filter(None, [str(Path(__file__).parents[1]), os.environ.get('PYTHONPATH')]))}
-    r = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2', '--standalone',
-                        str(tmp_path/'worker.py'), str(tmp_path)], env=env, capture_output=True, text=True, timeout=240)
-    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-4000:]
-    a, b = (json.loads((tmp_path/f'rank{i}.json').read_text()) for i in (0, 1))
+    a, b = run_two_ranks(RESUME_WORKER, tmp_path)
     for x in (a, b):
         assert x['start'] == 1 and x['same_params'] and x['board_full'] == x['board_part'] and len(x['board_full']) == 3
     assert a['params'] == b['params']
