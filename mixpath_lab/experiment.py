@@ -26,7 +26,8 @@ log = get_logger('experiment')
 __all__ = ['log', 'split_arm', 'arm_slug', 'RankingConfig', 'make_batches', 'ranking_cells', 'train_supernet', 'make_evaluator',
            'rank_supernet', 'RankTracker', 'tracking_table', 'benchmark_costs', 'cell_costs', 'run_ranking',
            'path_count_magnitudes', 'write_report', 'run_report', 'load_supernet', 'cell_mflops', 'search_supernet',
-           'truth_percentile', 'export_subnet', 'paper_summary', 'paper_markdown', 'run_paper', 'combine_papers']
+           'truth_percentile', 'export_subnet', 'paper_summary', 'paper_markdown', 'write_paper_tables', 'run_paper',
+           'combine_papers']
 
 # %% ../nbs/16_experiment.ipynb #492883d4
 _ARM = re.compile(r'^\s*(\w+)\s*(?:\+\s*(\w+)\s*(?:\((.*)\))?)?\s*$', re.S)
@@ -152,6 +153,15 @@ def rank_supernet(net: Supernet, cells: Sequence[str], batches: dict, cfg: Ranki
 
 
 
+def _top_k(n: int) -> tuple[int]:
+    "The k of precision@k / recall@k for `n` ranked cells: 10, or a fifth of them when fewer than 50."
+    return (max(1, min(10, n // 5)),)
+
+def _ci_columns(metrics: dict) -> dict:
+    "`{'kendall': (v, lo, hi), 'spearman': ...}` -> flat columns kendall, kendall_lo, kendall_hi, spearman, ... (None -> NaN)."
+    return {f'{m}{s}': (np.nan if metrics[m][i] is None else metrics[m][i]) for m in ('kendall', 'spearman')
+            for i, s in enumerate(('', '_lo', '_hi'))}
+
 class RankTracker(Callback):
     "Rank `cells` against `truth` after the given epochs of training; 'ranking' records in the trainer's history."
     order = 25   # after the epoch's record (Recorder), before the checkpoint (which then holds these records)
@@ -173,7 +183,7 @@ class RankTracker(Callback):
         for rec_mode in ((True, False) if self.inherited else (True,)):
             acc = np.array([r['acc'] for r in ev.evaluate(self.cells, recalibrate=rec_mode, progress=False)])
             try:
-                m = rank_report(acc, self.truth, ks=(max(1, min(10, len(acc) // 5)),), n_boot=self.n_boot, seed=self.seed, name='tracker').metrics
+                m = rank_report(acc, self.truth, ks=_top_k(len(acc)), n_boot=self.n_boot, seed=self.seed, name='tracker').metrics
             except MixpathError as err:   # e.g. every cell at chance early on: no ranking yet, training goes on
                 m = {'kendall': [None] * 3, 'spearman': [None] * 3}; log.info(f'epoch {e}: no ranking ({err})')
             rec = {'kind': 'ranking', 'step': self.step, 'epoch': e, 'mode': 'recal' if rec_mode else 'inherited',
@@ -184,8 +194,7 @@ class RankTracker(Callback):
 
 def tracking_table(histories: dict) -> pd.DataFrame:
     "The 'ranking' records of each arm's training history as one table (arm, epoch, step, mode, tau and rho with CIs)."
-    rows = [{'arm': arm, 'epoch': r['epoch'], 'step': r['step'], 'mode': r['mode'], 'mean_acc': r['mean_acc'],
-             **{f'{m}{s}': (r[m][i] if r[m][i] is not None else np.nan) for m in ('kendall', 'spearman') for i, s in enumerate(('', '_lo', '_hi'))}}
+    rows = [{'arm': arm, 'epoch': r['epoch'], 'step': r['step'], 'mode': r['mode'], 'mean_acc': r['mean_acc'], **_ci_columns(r)}
             for arm, h in histories.items() for r in h if r.get('kind') == 'ranking']
     return pd.DataFrame(rows, columns=['arm', 'epoch', 'step', 'mode', 'mean_acc', 'kendall', 'kendall_lo', 'kendall_hi',
                                        'spearman', 'spearman_lo', 'spearman_hi'])
@@ -204,6 +213,8 @@ def cell_costs(cells: Sequence[str]) -> pd.DataFrame:
 def run_ranking(cfg: RankingConfig, run_dir: str | Path, progress: bool = True, train_callbacks: Sequence = (),
                 track: Sequence[int] = ()) -> dict:
     "Train one supernet per norm, rank the same cells with each against NAS-Bench-201; write everything to `run_dir`."
+    if bad := [e for e in track if not 1 <= int(e) <= cfg.epochs]:
+        raise MixpathError(f'track epochs must lie in 1..{cfg.epochs} (the run\'s epochs), got {bad}')
     if cfg.threads: torch.set_num_threads(cfg.threads)
     rd, t0 = RunDir(run_dir, {'experiment': 'ranking', **cfg.to_dict()}), time.time()
     bench, batches = NB201(), make_batches(cfg)
@@ -223,7 +234,7 @@ def run_ranking(cfg: RankingConfig, run_dir: str | Path, progress: bool = True, 
             table[name] = accs[col].values
             reports[name] = rank_report(table[name].values, table['truth'].values,
                                         proxies={'params': table['params'].values, 'flops': table['flops'].values},
-                                        ks=(max(1, min(10, len(cells) // 5)),), n_boot=cfg.n_boot, seed=cfg.seed, name=name)
+                                        ks=_top_k(len(cells)), n_boot=cfg.n_boot, seed=cfg.seed, name=name)
             reports[name].save(rd.file(f'rank_{arm_slug(name)}.json'))
         atomic_write(rd.file('cells.csv'), lambda f: table.to_csv(f, index=False))
     comp = compare_reports(reports)
@@ -358,6 +369,14 @@ def paper_markdown(runs: pd.DataFrame, digits: int = 3) -> str:
         rows.append(f'| {name} | {len(g)} | {pm(g.kendall.mean(), g.kendall.std())} | {pm(g.spearman.mean(), g.spearman.std())} | {per} |')
     return '\n'.join(rows) + '\n'
 
+def write_paper_tables(runs: pd.DataFrame, out: str | Path) -> pd.DataFrame:
+    "Write `paper_runs.csv`, `paper_table.csv` and `paper_table.md` into `out`; returns the summary table."
+    out = Path(out); table = paper_summary(runs)
+    atomic_write(out/'paper_runs.csv', lambda f: runs.to_csv(f, index=False))
+    atomic_write(out/'paper_table.csv', lambda f: table.to_csv(f))
+    atomic_write(out/'paper_table.md', lambda f: f.write_text(paper_markdown(runs)))
+    return table
+
 def run_paper(cfg: RankingConfig, seeds: Sequence[int], out: str | Path, progress: bool = True) -> pd.DataFrame:
     "`run_ranking` for each seed (norms and settings from `cfg`), then a mean/std table over seeds."
     out, rows = Path(out), []
@@ -365,15 +384,9 @@ def run_paper(cfg: RankingConfig, seeds: Sequence[int], out: str | Path, progres
         c = RankingConfig(**{**cfg.to_dict(), 'seed': int(seed)})
         res = run_ranking(c, out/f'seed{seed}', progress)
         base = next(iter(res['reports'].values())).proxies
-        for name, r in [*res['reports'].items(), *(((f'{p} (proxy)'), type('R', (), {'metrics': v})) for p, v in base.items())]:
-            rows.append({'seed': seed, 'ranking': name, **{f'{m}{s}': r.metrics[m][i] for m in ('kendall', 'spearman')
-                                                            for i, s in enumerate(('', '_lo', '_hi'))}})
-    runs = pd.DataFrame(rows)
-    atomic_write(out/'paper_runs.csv', lambda f: runs.to_csv(f, index=False))
-    table = paper_summary(runs)
-    atomic_write(out/'paper_table.csv', lambda f: table.to_csv(f))
-    atomic_write(out/'paper_table.md', lambda f: f.write_text(paper_markdown(runs)))
-    return table
+        for name, m in [*((n, r.metrics) for n, r in res['reports'].items()), *((f'{p} (proxy)', v) for p, v in base.items())]:
+            rows.append({'seed': seed, 'ranking': name, **_ci_columns(m)})
+    return write_paper_tables(pd.DataFrame(rows), out)
 
 # %% ../nbs/16_experiment.ipynb #06707471
 _FREE = {'norms', 'inherited', 'seed', 'threads', 'experiment'}   # settings that may differ between combined runs
@@ -401,9 +414,5 @@ def combine_papers(dirs: Sequence[str | Path], out: str | Path | None = None) ->
     if (dup := arms[arms.duplicated(['seed', 'ranking'], keep=False)]).size:
         r = dup.iloc[0]; raise MixpathError(f'{r.ranking!r} seed {r.seed} is in more than one of {[str(d) for d in dirs]}; combine each arm once')
     runs = pd.concat([arms, runs[proxy].drop_duplicates(['seed', 'ranking'])], ignore_index=True)
-    if out is not None:
-        out = Path(out); out.mkdir(parents=True, exist_ok=True)
-        atomic_write(out/'paper_runs.csv', lambda f: runs.to_csv(f, index=False))
-        atomic_write(out/'paper_table.csv', lambda f: paper_summary(runs).to_csv(f))
-        atomic_write(out/'paper_table.md', lambda f: f.write_text(paper_markdown(runs)))
+    if out is not None: write_paper_tables(runs, out)
     return runs
