@@ -4,7 +4,7 @@
 
 # %% ../nbs/10_train.ipynb #1109c3ed
 from __future__ import annotations
-import json, math, os, re, time, zlib
+import atexit, json, math, os, re, time, zlib
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -103,7 +103,12 @@ def init_distributed(backend: str | None = None) -> tuple[int, int]:
     backend = backend or ('nccl' if torch.cuda.is_available() else 'gloo')
     if backend == 'nccl': torch.cuda.set_device(int(os.environ.get('LOCAL_RANK', '0')))
     dist.init_process_group(backend)
+    atexit.register(_destroy_at_exit)
     return dist_info()
+
+def _destroy_at_exit():
+    "Tear the process group down while the interpreter is still whole (registered by `init_distributed`)."
+    if dist.is_available() and dist.is_initialized(): dist.destroy_process_group()
 
 def arch_hash(arch) -> int:
     "A 32-bit hash of an arch, the same in every process."

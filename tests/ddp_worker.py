@@ -1,7 +1,7 @@
 """Two-rank supernet training for tests/test_ddp.py: run under torchrun, writes per-rank results to argv[1].
 
 `setup()` is shared with the test, which builds the single-process reference from it."""
-import json, sys
+import atexit, json, sys
 from pathlib import Path
 import torch
 from torch import nn
@@ -40,8 +40,14 @@ class Probe(Callback):
         self.archs.append(self.arch_str)
         self.none.append(sorted(n for n, p in self.model.named_parameters() if p.grad is None))
 
+def _record_teardown(out: Path, who: dict):
+    "Runs after `init_distributed`'s exit handler (atexit is last-in, first-out): is the group still up at exit?"
+    import torch.distributed as dist
+    (out/f'exit{who["rank"]}.txt').write_text(f'initialized={dist.is_initialized()}')
+
 def main(out: Path):
-    rank, world = init_distributed()
+    who = {}; atexit.register(_record_teardown, out, who)   # registered first, so it runs last
+    rank, world = init_distributed(); who['rank'] = rank
     torch.set_num_threads(1)
     # each rank initializes differently: the trainer must start every rank from rank 0's weights (init_seed 0)
     model, sampler, batches, cfg = setup(rank, world, init_seed=rank)
