@@ -44,7 +44,8 @@ class FewShotNet(nn.Module):
                  point: int,                      # the split choice point
                  choices: Sequence[Choice]):      # the option each net owns
         super().__init__()
-        if len(nets) != len(choices) or not nets: raise MixpathError('give one sub-supernet per choice of the split point')
+        if len(nets) != len(choices) or not nets:
+            raise MixpathError('give one sub-supernet per choice of the split point')
         self.nets, self.point, self.choices = nn.ModuleList(nets), point, [Choice(*c) for c in choices]
         self.space = nets[0].space
         self._index = {c: i for i, c in enumerate(self.choices)}
@@ -70,7 +71,7 @@ def split_supernet(net: nn.Module, # a trained one-shot supernet (`forward(x, ar
 def train_fewshot(fs: FewShotNet, make_base: Callable[[np.random.Generator], Sampler], # rng -> the run's sampler
                   batches, config: TrainConfig, run_dir: str | Path, seed: int = 0, progress: bool = True,
                   callbacks: Callable[[int], Sequence[Callback]] = lambda j: ()) -> list[Trainer]:
-    "Train every sub-supernet of `fs` on its part of the space, in `run_dir/split{j}`; resumes each from its checkpoint."
+    "Train each sub-supernet of `fs` on its part of the space in `run_dir/split{j}`, resuming from its checkpoint."
     trainers = []
     for j, (net, choice) in enumerate(zip(fs.nets, fs.choices)):
         rng = np.random.default_rng([seed, j])
@@ -87,7 +88,8 @@ def load_fewshot(net: nn.Module, point: int, run_dir: str | Path) -> FewShotNet:
     fs = split_supernet(net, point)
     for j, sub in enumerate(fs.nets):
         ck = Path(run_dir)/f'split{j}'/'checkpoints'/'last.pt'
-        if not ck.exists(): raise MixpathError(f'few-shot part {j} has no checkpoint ({ck}); rerun the training to finish it')
+        if not ck.exists():
+            raise MixpathError(f'few-shot part {j} has no checkpoint ({ck}); rerun the training to finish it')
         state = torch.load(ck, map_location='cpu', weights_only=True)
         try: sub.load_state_dict(state['model'])
         except RuntimeError as e: raise MixpathError(f'{ck} holds another model than the split supernet: {e}') from None
