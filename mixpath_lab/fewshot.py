@@ -5,6 +5,7 @@
 # %% ../nbs/23_fewshot.ipynb #b2c7c32d
 from __future__ import annotations
 import copy
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Sequence
 import numpy as np, torch
@@ -17,7 +18,7 @@ from .train import Callback, Trainer, TrainConfig
 log = get_logger('fewshot')
 
 # %% auto #0
-__all__ = ['log', 'FixedChoiceSampler', 'FewShotNet', 'split_supernet', 'train_fewshot', 'load_fewshot']
+__all__ = ['log', 'FixedChoiceSampler', 'FewShotNet', 'split_supernet', 'train_fewshot', 'load_fewshot', 'FewShot', 'train_split']
 
 # %% ../nbs/23_fewshot.ipynb #d2614413
 class FixedChoiceSampler(Sampler):
@@ -94,3 +95,24 @@ def load_fewshot(net: nn.Module, point: int, run_dir: str | Path) -> FewShotNet:
         try: sub.load_state_dict(state['model'])
         except RuntimeError as e: raise MixpathError(f'{ck} holds another model than the split supernet: {e}') from None
     return fs
+
+# %% ../nbs/23_fewshot.ipynb #442002b9
+class FewShot(Callback):
+    "Training regime 'fewshot': after one-shot training, split on choice point `point` and train each part."
+    def __init__(self, point: int = 0,        # the choice point to split on (NAS-Bench-201: edge 0..5)
+                 epochs: int = 10,            # training epochs of each part
+                 lr: float | None = None):    # peak learning rate of the parts (None: the run's)
+        for k, v, ok in [('point', point, isinstance(point, int) and point >= 0),
+                         ('epochs', epochs, isinstance(epochs, int) and epochs >= 1),
+                         ('lr', lr, lr is None or (isinstance(lr, (int, float)) and lr > 0))]:
+            if not ok or isinstance(v, bool):
+                raise MixpathError(f'fewshot {k}={v!r} is not valid; e.g. fewshot(point=0, epochs=10, lr=0.05)')
+        self.point, self.epochs, self.lr = point, epochs, lr
+
+def train_split(spec: FewShot, net: nn.Module, make_base: Callable[[np.random.Generator], Sampler], batches,
+                config: TrainConfig, run_dir: str | Path, progress: bool = True) -> FewShotNet:
+    "Split the trained one-shot `net` as `spec` says and train its parts in `run_dir` (resumable)."
+    fs = split_supernet(net, spec.point)
+    cfg = replace(config, epochs=spec.epochs, lr=spec.lr or config.lr, lr_min=min(config.lr_min, spec.lr or config.lr))
+    train_fewshot(fs, make_base, batches, cfg, run_dir, seed=config.seed, progress=progress)
+    return fs.eval()

@@ -16,6 +16,7 @@ from fastcore.basics import patch
 from .core import MixpathError, get_logger
 from .spaces import Arch
 from .train import Callback
+from .fewshot import FewShot
 
 # %% auto #0
 __all__ = ['PICKS', 'REPS', 'CONSISTENCY', 'REGIMES', 'frozen_bn_stats', 'soft_ce', 'classifier_of', 'BoardEntry', 'Board',
@@ -460,7 +461,8 @@ def load_state_dict(self: CrossPathConsistency, sd: dict):
     self.queue_ptr, self.queue_n = int(sd['queue_ptr']), int(sd['queue_n'])
 
 # %% ../nbs/20_regimes.ipynb #1a6072bc
-REGIMES: dict[str, type[Callback] | None] = {'none': None, 'cream': PrioritizedBoard, 'pinas': CrossPathConsistency}
+REGIMES: dict[str, type[Callback] | None] = {'none': None, 'cream': PrioritizedBoard, 'pinas': CrossPathConsistency,
+                                             'fewshot': FewShot}
 
 def regime_params(name: str) -> dict:
     "The keyword arguments regime `name` takes, with their defaults."
@@ -468,7 +470,7 @@ def regime_params(name: str) -> dict:
     cls = REGIMES[name]
     return {} if cls is None else {k: p.default for k, p in inspect.signature(cls.__init__).parameters.items() if k != 'self'}
 
-def make_regime(name: str, # 'none', 'cream' or 'pinas'
+def make_regime(name: str, # 'none', 'cream', 'pinas' or 'fewshot'
                 **kw) -> list[Callback]:
     "The callbacks of training regime `name`, configured by flat keyword values."
     known = regime_params(name); kw = {k: v for k, v in kw.items() if v is not None}
