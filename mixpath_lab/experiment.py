@@ -129,14 +129,19 @@ def train_supernet(cfg: RankingConfig, arm: str, batches: Batches, run_dir: Path
                    callbacks: Sequence = ()) -> tuple[Supernet, Trainer]:
     "Train the proxy supernet of `arm` (a norm, optionally +regime); resumes from `run_dir` when a checkpoint is there."
     from mixpath_lab.regimes import make_regime
+    from mixpath_lab.fewshot import FewShot, train_split
     norm, regime, regime_kw = split_arm(arm)
     torch.manual_seed(cfg.seed)
     net = Supernet(nb201(C=cfg.C, N=cfg.N), norm=norm)
     sampler = make_sampler(cfg.sampler, net.space, np.random.default_rng(cfg.seed))
-    tr = Trainer(net, sampler, batches, cfg.train_config(), callbacks=[*make_regime(regime, **regime_kw), *callbacks], run_dir=run_dir,
+    regime_cbs = make_regime(regime, **regime_kw)
+    tr = Trainer(net, sampler, batches, cfg.train_config(), callbacks=[*regime_cbs, *callbacks], run_dir=run_dir,
                  progress=progress)
     ckpt = Path(run_dir)/'checkpoints'/'last.pt'
     tr.fit(resume=ckpt if ckpt.exists() else False)
+    if spec := next((c for c in regime_cbs if isinstance(c, FewShot)), None):   # few-shot: split, train the parts
+        net = train_split(spec, net, lambda rng: make_sampler(cfg.sampler, net.space, rng), batches, cfg.train_config(),
+                          Path(run_dir)/'fewshot', progress)
     return net, tr
 
 def make_evaluator(net: Supernet, batches: dict, n_recal_batches: int) -> Evaluator:
@@ -319,7 +324,12 @@ def load_supernet(run_dir: str | Path, norm: str = 'sbn') -> tuple[Supernet, Ran
     net = Supernet(nb201(C=cfg.C, N=cfg.N), norm=split_arm(norm)[0])
     if state['meta']['model'] != json.loads(json.dumps(net.config())):
         raise MixpathError(f'{ck} holds a supernet of another space or norm ({state["meta"]["model"]}); expected {net.config()}')
-    net.load_state_dict(state['model']); return net.eval(), cfg
+    net.load_state_dict(state['model'])
+    _, regime, kw = split_arm(norm)
+    if regime == 'fewshot':
+        from mixpath_lab.fewshot import FewShot, load_fewshot
+        net = load_fewshot(net, FewShot(**kw).point, ck.parent.parent/'fewshot')
+    return net.eval(), cfg
 
 def cell_mflops(arch) -> float:
     "Multiply-accumulates in millions of a cell's network at NAS-Bench-201's size (what NAS papers call MFLOPs)."
