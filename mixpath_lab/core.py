@@ -4,14 +4,17 @@
 
 # %% ../nbs/00_core.ipynb #d18b8bba
 from __future__ import annotations
-import json, logging, os, tempfile, time
+import atexit, errno, fcntl, functools, inspect, json, logging, os, re, socket, tempfile, time
+from contextlib import contextmanager
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any
 import numpy as np
+from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['get_logger', 'MixpathError', 'as_rng', 'atomic_write', 'to_jsonable', 'write_json', 'RunDir']
+__all__ = ['get_logger', 'MixpathError', 'as_rng', 'os_write_error', 'writing', 'atomic_write', 'to_jsonable', 'write_json',
+           'read_json', 'read_jsonl', 'RunDir', 'RunLock', 'locks_run_dir']
 
 # %% ../nbs/00_core.ipynb #1fc7315f
 def get_logger(name: str = 'mixpath_lab') -> logging.Logger:
@@ -30,15 +33,43 @@ def as_rng(rng: np.random.Generator | int | np.integer) -> np.random.Generator:
     raise MixpathError(f'expected a numpy.random.Generator or an int seed, got {type(rng).__name__}; '
                        'pass np.random.default_rng(seed) so runs are reproducible')
 
+# %% ../nbs/00_core.ipynb #cfe7bc07
+_NO_SPACE, _NO_WRITE = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}, {errno.EACCES, errno.EPERM, errno.EROFS}
+
+def os_write_error(e: OSError, path: str | Path) -> MixpathError | None:
+    "A one-line `MixpathError` for a full disk or an unwritable folder; None for any other `OSError`."
+    if e.errno in _NO_SPACE:
+        return MixpathError(f'no space left writing {path} ({e.strerror}); free disk space (or raise the quota), '
+                            'then rerun: the files written before are intact and the run resumes')
+    if e.errno in _NO_WRITE:
+        return MixpathError(f'cannot write {path} ({e.strerror}): the folder is read-only for you; make it writable, '
+                            'or copy the run directory elsewhere, or choose another output folder')
+    return None
+
+@contextmanager
+def writing(path: str | Path):
+    "Turn a full-disk or read-only `OSError` raised in the block into a clear `MixpathError` about `path`."
+    try: yield
+    except OSError as e:
+        if (err := os_write_error(e, path)) is None: raise
+        raise err from None
+
 # %% ../nbs/00_core.ipynb #e9fbac39
+def _umask() -> int:
+    "This process's umask (read from /proc where it can be, so as not to change it)."
+    try: return int(re.search(r'^Umask:\s*([0-7]+)', Path('/proc/self/status').read_text(), re.M)[1], 8)
+    except (OSError, TypeError): m = os.umask(0o022); os.umask(m); return m
+
 def atomic_write(path: str | Path, write_fn) -> Path:
-    "Call `write_fn(tmp_path)`, then rename the temporary file onto `path`."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp'); os.close(fd)
-    try:
-        write_fn(Path(tmp)); os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True); raise
+    "Call `write_fn(tmp_path)`, then rename the temporary file onto `path` (mode from the umask, like `open`)."
+    path = Path(path)
+    with writing(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp'); os.close(fd)
+        try:
+            write_fn(Path(tmp)); os.chmod(tmp, 0o666 & ~_umask()); os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True); raise
     return path
 
 def to_jsonable(o: Any) -> Any:
@@ -55,6 +86,38 @@ def write_json(path: str | Path, obj: Any) -> Path:
     "Write `obj` as indented JSON, atomically."
     return atomic_write(path, lambda p: p.write_text(json.dumps(to_jsonable(obj), indent=2, sort_keys=False)))
 
+# %% ../nbs/00_core.ipynb #13b67682
+def read_json(path: str | Path) -> Any:
+    "The JSON value in `path`; a clear error when the file is cut off or not JSON."
+    try: return json.loads(Path(path).read_bytes())
+    except ValueError as e:
+        raise MixpathError(f'{path} is not valid JSON ({getattr(e, "msg", e)}): it was cut off or edited; '
+                           'restore it from a copy, or move the run directory aside and start over') from None
+
+def read_jsonl(path: str | Path) -> list:
+    "The records of a JSON-lines file; a half-written last line is skipped (warning), any other bad line is an error."
+    lines, out = Path(path).read_text(errors='replace').split('\n'), []
+    for i, l in enumerate(lines, 1):
+        try: out.append(json.loads(l)) if l.strip() else None
+        except ValueError as e:
+            if i == len(lines): get_logger('core').warning(f'{path}: skipping a half-written last line'); break
+            raise MixpathError(f'{path} line {i} is not valid JSON ({e.msg}): the file was edited or damaged; '
+                               'fix or remove that line, or move the run directory aside and start over') from None
+    return out
+
+# %% ../nbs/00_core.ipynb #06974eb2
+def _end_line(f: Path):
+    "Make `f` end with a newline: keep a complete last record, drop a half-written one (with a warning)."
+    if not f.exists() or f.stat().st_size == 0: return
+    with open(f, 'rb+') as fh:
+        fh.seek(-1, os.SEEK_END)
+        if fh.read(1) == b'\n': return
+        fh.seek(0); data = fh.read(); cut = data.rfind(b'\n') + 1
+        try: json.loads(data[cut:]); fh.write(b'\n'); return
+        except ValueError: pass
+        get_logger('core').warning(f'{f}: dropping a half-written last line ({len(data) - cut} bytes)')
+        fh.truncate(cut)
+
 # %% ../nbs/00_core.ipynb #5752fb3b
 class RunDir:
     "A run directory: config.json, history.jsonl, checkpoints/, figures/."
@@ -64,17 +127,99 @@ class RunDir:
 
     def write_config(self, config: dict):
         cfg, f = to_jsonable(config), self.path/'config.json'
-        if f.exists() and json.loads(f.read_text()) != cfg:
+        if f.exists() and self.config != cfg:
             raise MixpathError(f'{f} holds a different config; use a new run directory or delete {f} to start over')
         write_json(f, cfg)
 
     @property
-    def config(self) -> dict: return json.loads((self.path/'config.json').read_text())
+    def config(self) -> dict: return read_json(self.path/'config.json')
     def file(self, *parts: str) -> Path:
         p = self.path.joinpath(*parts); p.parent.mkdir(parents=True, exist_ok=True); return p
     def log(self, record: dict):
         "Append one history record (a JSON line)."
-        with open(self.path/'history.jsonl', 'a') as f: f.write(json.dumps(to_jsonable(record)) + '\n'); f.flush()
+        f = self.path/'history.jsonl'
+        with writing(f):
+            _end_line(f)
+            with open(f, 'a') as fh: fh.write(json.dumps(to_jsonable(record)) + '\n'); fh.flush()
     def history(self) -> list[dict]:
         f = self.path/'history.jsonl'
-        return [json.loads(l) for l in f.read_text().splitlines() if l.strip()] if f.exists() else []
+        return read_jsonl(f) if f.exists() else []
+
+# %% ../nbs/00_core.ipynb #104ce11e
+_HELD: dict[str, list] = {}   # real path of a lock file -> [descriptor, depth]
+
+def _holder(fd: int) -> dict:
+    try: h = json.loads(os.pread(fd, 4096, 0) or b'{}'); return h if isinstance(h, dict) else {}
+    except ValueError: return {}
+
+def _who(h: dict) -> str: return f"pid {h.get('pid', '?')} on host {h.get('host', '?')} (since {h.get('since', '?')})"
+
+def _inode(f: Path) -> int:
+    try: return os.stat(f).st_ino
+    except FileNotFoundError: return -1
+
+class RunLock:
+    "The one-writer lock of a run directory: `.lock` names the holder (pid, host) while it holds an exclusive `flock`."
+    def __init__(self, path: str | Path): self.dir = Path(path); self.file = self.dir/'.lock'
+    @property
+    def held(self) -> bool: return os.path.realpath(self.file) in _HELD
+    def __enter__(self) -> RunLock: return self.acquire()
+    def __exit__(self, *exc): self.release()
+
+# %% ../nbs/00_core.ipynb #1feb0d39
+@patch
+def acquire(self: RunLock) -> RunLock:
+    "Take the lock (again, if this process holds it); a clear error if another process holds it."
+    key = os.path.realpath(self.file)
+    if key in _HELD: _HELD[key][1] += 1; return self
+    with writing(self.file):
+        self.dir.mkdir(parents=True, exist_ok=True); fd = os.open(self.file, os.O_RDWR | os.O_CREAT, 0o666)
+    try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        h = _holder(fd); os.close(fd)
+        raise MixpathError(f'{self.dir} is in use by {_who(h)}: wait for it to finish (or stop it), '
+                           'or use another run directory') from None
+    if os.fstat(fd).st_ino != _inode(self.file): os.close(fd); return self.acquire()
+    try: self._take(fd)
+    except BaseException: os.close(fd); raise
+    _HELD[key] = [fd, 1]; return self
+
+# %% ../nbs/00_core.ipynb #6e4462c2
+@patch
+def _take(self: RunLock, fd: int):
+    "Write this process into the locked file; an old holder's record is a stale lock: warn, or refuse another host's."
+    old, host = _holder(fd), socket.gethostname()
+    if old and old.get('host') != host:
+        raise MixpathError(f'{self.file} names {_who(old)}, which cannot be checked from {host}: if no process '
+                           f'there still writes {self.dir}, delete {self.file} and rerun')
+    if old: get_logger('core').warning(f'taking over the stale lock {self.file} of {_who(old)}: it no longer holds it')
+    rec = json.dumps({'pid': os.getpid(), 'host': host, 'since': time.strftime('%Y-%m-%d %H:%M:%S')}).encode()
+    with writing(self.file): os.ftruncate(fd, 0); os.pwrite(fd, rec, 0)
+
+@patch
+def release(self: RunLock):
+    "Drop one hold; the last removes `.lock` and frees the lock."
+    key = os.path.realpath(self.file)
+    if key not in _HELD: return
+    _HELD[key][1] -= 1
+    if _HELD[key][1] > 0: return
+    fd = _HELD.pop(key)[0]
+    try:
+        if _inode(self.file) == os.fstat(fd).st_ino: self.file.unlink()
+    except OSError: pass   # a read-only or moved directory: the lock still goes with the descriptor
+    finally: os.close(fd)
+
+@atexit.register
+def _release_all():
+    for k in list(_HELD): _HELD[k][1] = 1; RunLock(Path(k).parent).release()
+
+# %% ../nbs/00_core.ipynb #e8c9c5ca
+def locks_run_dir(f):
+    "Decorator: hold the `RunLock` of the call's `run_dir` argument while `f` runs (rank 0 only under torchrun)."
+    sig = inspect.signature(f)
+    @functools.wraps(f)
+    def _locked(*args, **kwargs):
+        rd = sig.bind(*args, **kwargs).arguments.get('run_dir')
+        if rd is None or os.environ.get('RANK', '0') != '0': return f(*args, **kwargs)
+        with RunLock(getattr(rd, 'path', rd)): return f(*args, **kwargs)
+    return _locked

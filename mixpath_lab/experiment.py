@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Sequence
 import numpy as np, pandas as pd, torch
 from .core import MixpathError, RunDir, get_logger, write_json, atomic_write
+from .core import locks_run_dir
 from .spaces import nb201
 from .supernet import Supernet
 from .samplers import make_sampler
@@ -108,7 +109,7 @@ class RankingConfig:
     def train_config(self) -> TrainConfig:
         return TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, momentum=0.9, nesterov=self.nesterov,
                            weight_decay=self.weight_decay, grad_clip=self.grad_clip, seed=self.seed,
-                           steps_per_epoch=self.steps_per_epoch, ckpt_every=max(1, self.epochs // 4), log_every=25)
+                           steps_per_epoch=self.steps_per_epoch, ckpt_every=1, log_every=25)
 
 # %% ../nbs/16_experiment.ipynb #4f722944
 def make_batches(cfg: RankingConfig) -> dict[str, Batches]:
@@ -215,6 +216,7 @@ def cell_costs(cells: Sequence[str]) -> pd.DataFrame:
     cm = benchmark_costs()
     return pd.DataFrame([{'arch': s, 'params': cm.params(s), 'flops': cm.flops(s)} for s in cells])
 
+@locks_run_dir   # one process at a time in a run directory
 def run_ranking(cfg: RankingConfig, run_dir: str | Path, progress: bool = True, train_callbacks: Sequence = (),
                 track: Sequence[int] = ()) -> dict:
     "Train one supernet per norm, rank the same cells with each against NAS-Bench-201; write everything to `run_dir`."

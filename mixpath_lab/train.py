@@ -4,7 +4,7 @@
 
 # %% ../nbs/10_train.ipynb #1109c3ed
 from __future__ import annotations
-import atexit, json, math, os, re, time, zlib
+import atexit, contextlib, io, json, math, os, pickle, re, time, zlib
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -12,8 +12,9 @@ import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
+from fastcore.basics import patch
 from tqdm.auto import tqdm
-from .core import MixpathError, RunDir, as_rng, atomic_write, get_logger, to_jsonable
+from .core import MixpathError, RunDir, RunLock, as_rng, atomic_write, get_logger, to_jsonable, writing
 
 # %% auto #0
 __all__ = ['EVENTS', 'CKPT_FORMAT', 'TrainConfig', 'encode_state', 'decode_state', 'dist_info', 'init_distributed', 'arch_hash',
@@ -159,6 +160,13 @@ def _first_diff(a: Any, b: Any, path: str = '') -> tuple[str, Any, Any] | None:
 
 def _plain(o: Any) -> Any: return json.loads(json.dumps(to_jsonable(o)))
 
+_WHEN_ONLY = ('ckpt_every',)   # train settings that decide when files are written, not what is trained
+
+def _run_diff(old: dict, new: dict) -> tuple[str, Any, Any] | None:
+    "`_first_diff` of two trainers' metas, ignoring the settings a resume may change (`_WHEN_ONLY`)."
+    def drop(m): return {**m, 'train': {k: v for k, v in m['train'].items() if k not in _WHEN_ONLY}} if 'train' in m else m
+    return _first_diff(drop(old), drop(new))
+
 # %% ../nbs/10_train.ipynb #23b3f100
 class Trainer:
     "Supernet trainer: one arch per step from `sampler`, `model(x, arch)`, the rest in ordered callbacks."
@@ -200,7 +208,7 @@ class Trainer:
         if run_dir is None: return None
         rd = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
         f = rd.path/'config.json'
-        if self.rank == 0 and f.exists() and 'train' in rd.config and (d := _first_diff(rd.config, self.meta)):
+        if self.rank == 0 and f.exists() and 'train' in rd.config and (d := _run_diff(rd.config, self.meta)):
             raise MixpathError(f'{f} was written by a different run: {d[0]} is {d[1]!r} there, {d[2]!r} now; '
                                'use a new run directory or the same configuration')
         if self.rank == 0 and not f.exists(): rd.write_config(self.meta)
@@ -242,17 +250,18 @@ def _broadcast_(tensors):
 
 def _fit(self: Trainer, resume: bool | str | Path = False) -> Trainer:
     "Train up to `config.epochs`; `resume=True` continues from the run dir's last checkpoint (or give a path)."
-    self._prepare(resume)
-    self._t0 = time.perf_counter() - self.elapsed
-    try:
+    with RunLock(self.run_dir.path) if self.run_dir is not None and self.rank == 0 else contextlib.nullcontext():
+        self._prepare(resume)
+        self._t0 = time.perf_counter() - self.elapsed
         try:
-            self.callback('before_fit')
-            for self.epoch in range(self.start_epoch, self.config.epochs):
-                try: self._one_epoch()
-                except CancelEpochException: pass
-        except CancelFitException: pass
-        self.callback('after_fit')
-    finally: self.callback('cleanup_fit')
+            try:
+                self.callback('before_fit')
+                for self.epoch in range(self.start_epoch, self.config.epochs):
+                    try: self._one_epoch()
+                    except CancelEpochException: pass
+            except CancelFitException: pass
+            self.callback('after_fit')
+        finally: self.callback('cleanup_fit')
     return self
 
 def _one_epoch(self):
@@ -269,6 +278,7 @@ def _one_step(self):
     try:
         self.arch = self.sampler.sample()
         self.callback('before_step')
+        self._keep_stats()
         self.preds = self.model(self.xb, self.arch)
         self.loss = self.loss_func(self.preds, self.yb)
         self.callback('after_loss')
@@ -297,8 +307,12 @@ def _check_loss(self):
         v = out[:, 0].mean()
     self.loss_value = float(v)
     if not math.isfinite(self.loss_value):
+        self._restore_stats()
+        bad_x = torch.is_tensor(self.xb) and not bool(torch.isfinite(self.xb).all())
+        why = 'the input batch holds NaN or inf, check the data' if bad_x else 'the activations overflowed, lower the lr'
         raise MixpathError(f'non-finite loss {self.loss_value} at step {self.step} (epoch {self.epoch}, batch {self.iter}) '
-                           f'for arch {self.arch_str}; lower the lr or check the data, then resume from the last checkpoint')
+                           f'for arch {self.arch_str}: {why}; BN statistics and weights are kept as before this step, '
+                           'and a rerun resumes from the last checkpoint')
 
 @torch.no_grad()
 def _sync_grads(self):
@@ -320,14 +334,36 @@ def _prepare(self, resume):
     elif ck is not None and ck.exists() and self.step == 0:
         raise MixpathError(f'{ck} exists: pass resume=True to continue that run, or use a new run directory')
     if self.step == 0:
-        if self.run_dir is not None and self.rank == 0 and self.run_dir.history():
-            raise MixpathError(f'{self.run_dir.path}/history.jsonl already holds records but there is no checkpoint; '
-                               'use a new run directory (or delete history.jsonl)')
+        if self.run_dir is not None and self.rank == 0 and (to := self._set_aside('history.jsonl', 'interrupted')):
+            get_logger('train').warning(f'{self.run_dir.path}/history.jsonl is from a run stopped before its first '
+                                        f'checkpoint: kept as {to.name}; training from the start')
         torch.manual_seed(self.config.seed)
     if self.distributed: _broadcast_(list(self.model.parameters()) + list(self.model.buffers()))
+    self._bufs = list(self.model.buffers()); self._kept = [b.clone() for b in self._bufs]
 
 Trainer.fit, Trainer._one_epoch, Trainer._one_step = _fit, _one_epoch, _one_step
 Trainer._check_loss, Trainer._sync_grads, Trainer._prepare = _check_loss, _sync_grads, _prepare
+
+# %% ../nbs/10_train.ipynb #6182d901
+@patch
+def _keep_stats(self: Trainer):
+    "Copy the model's buffers (BN running statistics) before the forward."
+    if self._bufs: torch._foreach_copy_(self._kept, self._bufs)
+
+@patch
+def _restore_stats(self: Trainer):
+    "Put back the buffers `_keep_stats` copied (a non-finite step changes nothing)."
+    if self._bufs: torch._foreach_copy_(self._bufs, self._kept)
+
+@patch
+def _set_aside(self: Trainer, name: str, why: str) -> Path | None:
+    "Rename run_dir/`name` to `name.<why>-<time>` (kept, never deleted); None if it is missing or empty."
+    f = self.run_dir.path/name
+    if not f.exists() or f.stat().st_size == 0: return None
+    stamp, n = time.strftime('%Y%m%d-%H%M%S'), 0
+    while (to := f.with_name(f'{name}.{why}-{stamp}' + (f'-{n}' if n else ''))).exists(): n += 1
+    with writing(to): f.rename(to)
+    return to
 
 # %% ../nbs/10_train.ipynb #829863b8
 class LRSchedule(Callback):
@@ -412,6 +448,20 @@ class Progress(Callback):
 # %% ../nbs/10_train.ipynb #09757aea
 CKPT_FORMAT = 'mixpath_lab.train/1'
 
+def _read_checkpoint(path: Path) -> dict:
+    "`torch.load` a trainer checkpoint (data only), with one-line errors for a missing, cut-off or foreign file."
+    try: ck = torch.load(path, map_location='cpu', weights_only=True)
+    except FileNotFoundError: raise MixpathError(f'no checkpoint at {path}') from None
+    except (RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as e:
+        if 'Weights only load failed' in str(e):
+            raise MixpathError(f'{path} holds objects other than tensors and plain data, so it is not loaded; '
+                               'it is not a checkpoint this library wrote') from None
+        raise MixpathError(f'{path} is cut off or damaged ({(str(e).splitlines() or [type(e).__name__])[0][:90]}); move it '
+                           'aside and rerun to train from the start, or restore a good copy') from None
+    if not isinstance(ck, dict) or ck.get('format') != CKPT_FORMAT:
+        raise MixpathError(f'{path} is not a mixpath_lab trainer checkpoint (format {CKPT_FORMAT})')
+    return ck
+
 def _save_checkpoint(self: Trainer, path: str | Path | None = None, epoch: int | None = None) -> Path | None:
     "Write a checkpoint (rank 0 writes, atomically); default path: run_dir/checkpoints/last.pt. Under torchrun call it on every rank."
     cbs = {cb.name: cb.state_dict() for cb in self.cbs if callable(getattr(cb, 'state_dict', None))}   # may gather over ranks
@@ -426,16 +476,15 @@ def _save_checkpoint(self: Trainer, path: str | Path | None = None, epoch: int |
                  'cuda_rng': torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
                  'history': json.dumps(to_jsonable(self.history)), 'history_len': len(self.history), 'meta': self.meta,
                  'callbacks': cbs, 'elapsed': self.train_time}
-        out = atomic_write(path, lambda p: torch.save(state, p))
+        buf = io.BytesIO(); torch.save(state, buf)   # written by Python, so a full disk is an OSError naming the file
+        out = atomic_write(path, lambda p: p.write_bytes(buf.getbuffer()))
     if self.distributed: dist.barrier()   # no rank goes on (and perhaps resumes) before the file is there
     return out
 
 def _load_checkpoint(self: Trainer, path: str | Path):
     "Restore everything a checkpoint holds; refuses one from another space, model, sampler or config."
-    ck = torch.load(path, map_location='cpu', weights_only=True)
-    if not isinstance(ck, dict) or ck.get('format') != CKPT_FORMAT:
-        raise MixpathError(f'{path} is not a mixpath_lab trainer checkpoint (format {CKPT_FORMAT})')
-    if d := _first_diff(ck['meta'], self.meta):
+    ck = _read_checkpoint(path)
+    if d := _run_diff(ck['meta'], self.meta):
         raise MixpathError(f'{path} was written by a different run: {d[0]} is {d[1]!r} in the checkpoint, {d[2]!r} now; '
                            'resume with the same space, model, sampler and config, or start a new run directory')
     self.model.load_state_dict(ck['model']); self.opt.load_state_dict(ck['opt']); self.sched.load_state_dict(ck['sched'])
@@ -446,11 +495,22 @@ def _load_checkpoint(self: Trainer, path: str | Path):
     self.history = json.loads(ck['history'])
     for cb in self.cbs:
         if cb.name in ck['callbacks'] and callable(getattr(cb, 'load_state_dict', None)): cb.load_state_dict(ck['callbacks'][cb.name])
-    if self.run_dir is not None and self.rank == 0 and self.run_dir.history() != self.history:
-        f = self.run_dir.path/'history.jsonl'
-        n_extra = len(self.run_dir.history()) - len(self.history)
-        if n_extra > 0: get_logger('train').warning(f'dropping {n_extra} history records written after the checkpoint')
-        atomic_write(f, lambda p: p.write_text(''.join(json.dumps(r) + '\n' for r in self.history)))
+    if self.run_dir is not None and self.rank == 0: self._sync_history(path)
     return self
 
 Trainer.save_checkpoint, Trainer.load_checkpoint = _save_checkpoint, _load_checkpoint
+
+# %% ../nbs/10_train.ipynb #850c8910
+@patch
+def _sync_history(self: Trainer, ckpt: Path):
+    "Make run_dir/history.jsonl the checkpoint's history; a file that does not extend it is kept aside."
+    f, n = self.run_dir.path/'history.jsonl', len(self.history)
+    try: disk = self.run_dir.history()
+    except MixpathError: disk = None
+    if disk == self.history: return
+    if disk is not None and disk[:n] == self.history:
+        get_logger('train').warning(f'dropping {len(disk) - n} history records written after the checkpoint')
+    elif disk is None or disk != self.history[:len(disk)]:
+        to = self._set_aside('history.jsonl', 'damaged')
+        get_logger('train').warning(f'{f} does not match {ckpt}: kept as {to.name}, rewritten from the checkpoint')
+    atomic_write(f, lambda p: p.write_text(''.join(json.dumps(r) + '\n' for r in self.history)))
