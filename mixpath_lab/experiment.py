@@ -310,7 +310,7 @@ def run_ranking(cfg: RankingConfig, run_dir: str | Path, progress: bool = True, 
     summary = {'run_dir': str(rd.path), 'n_cells': len(cells), 'seconds': round(time.time() - t0, 1), 'timings': timings,
                'kendall': {n: r.metrics['kendall'] for n, r in reports.items()},
                'spearman': {n: r.metrics['spearman'] for n, r in reports.items()},
-               'params_kendall': next(iter(reports.values())).proxies['params']['kendall']}
+               'params_kendall': next(iter(reports.values())).proxies['params']['kendall'], 'config': cfg.to_dict()}
     write_json(rd.file('summary.json'), summary)
     return {'summary': summary, 'reports': reports, 'table': table, 'comparison': comp, 'run_dir': rd,
             'nets': nets, 'histories': histories, 'batches': batches, 'cells': cells}
