@@ -14,15 +14,20 @@ from .core import MixpathError, get_logger, write_json, atomic_write
 log = get_logger('batch')
 
 # %% auto #0
-__all__ = ['log', 'notebook_parameters', 'parse_value', 'split_values', 'check_parameters', 'run_notebook', 'sweep']
+__all__ = ['log', 'notebook_parameters', 'parse_value', 'split_values', 'check_parameters', 'run_notebook', 'check_grid', 'sweep']
 
 # %% ../nbs/19_batch.ipynb #33524367
 def notebook_parameters(nb_path: str | Path) -> dict[str, Any]:
     "The `parameters` cell of a notebook as {name: default value}."
     nb_path = Path(nb_path)
-    if not nb_path.exists(): raise MixpathError(f'no notebook at {nb_path}; experiment notebooks live in nbs/runs/')
+    if not nb_path.is_file(): raise MixpathError(f'no notebook at {nb_path}; experiment notebooks live in nbs/runs/')
+    hint = 'give an experiment notebook (.ipynb), e.g. nbs/runs/ranking.ipynb'
+    if nb_path.suffix != '.ipynb': raise MixpathError(f'{nb_path} is not a Jupyter notebook (.ipynb); {hint}')
+    try: found = pm.inspect_notebook(str(nb_path))
+    except Exception as e:   # not JSON, not nbformat, no cells: whatever papermill's reader says
+        raise MixpathError(f'{nb_path} cannot be read as a notebook ({type(e).__name__}: {str(e)[:200]}); {hint}') from None
     out = {}
-    for name, p in pm.inspect_notebook(str(nb_path)).items():
+    for name, p in found.items():
         try: out[name] = ast.literal_eval(p['default'])
         except (ValueError, SyntaxError):
             raise MixpathError(f'{nb_path.name}: parameter {name} = {p["default"]} is not a flat literal value')
@@ -65,13 +70,21 @@ def check_parameters(nb_path: str | Path, params: dict[str, Any]) -> dict[str, A
     return {**defaults, **params}
 
 # %% ../nbs/19_batch.ipynb #8935a473
+def _no_run_dir(params: dict):
+    if 'run_dir' in params: raise MixpathError('run_dir is chosen by run and sweep (each run gets its own directory); '
+                                               'drop the run_dir parameter and give the directory with --out DIR')
+
 def run_notebook(nb_path: str | Path, run_dir: str | Path, params: dict[str, Any] | None = None,
-                 progress: bool = False, timeout: int | None = None) -> dict:
+                 progress: bool = False, timeout: int | None = None, fresh: bool = False) -> dict:
     "Execute an experiment notebook with papermill into `run_dir`; return its summary record."
-    nb_path, run_dir = Path(nb_path), Path(run_dir)
-    params = dict(params or {})
+    from mixpath_lab.search import config_diff, describe_diff, move_aside, FRESH_HINT
+    nb_path, run_dir, params = Path(nb_path), Path(run_dir), dict(params or {})
+    _no_run_dir(params)
     if 'run_dir' in notebook_parameters(nb_path): params['run_dir'] = str(run_dir.resolve())
-    full = check_parameters(nb_path, params)
+    full, pj = check_parameters(nb_path, params), run_dir/'params.json'
+    if fresh: move_aside(run_dir)
+    if pj.exists() and (diff := config_diff({**json.loads(pj.read_text()), 'run_dir': None}, {**full, 'run_dir': None})):
+        raise MixpathError(f'{run_dir} holds a run with other parameters ({describe_diff(diff)}); use another --out, or {FRESH_HINT}')
     run_dir.mkdir(parents=True, exist_ok=True); write_json(run_dir/'params.json', full)
     out_nb, t0, old = run_dir/'notebook.ipynb', time.time(), os.environ.get('MIXPATH_HEADLESS')
     os.environ['MIXPATH_HEADLESS'] = '1'   # the kernel inherits it: dashboards write HTML/PNG instead of waiting for a frontend
@@ -85,17 +98,33 @@ def run_notebook(nb_path: str | Path, run_dir: str | Path, params: dict[str, Any
         else: os.environ['MIXPATH_HEADLESS'] = old
     summ = run_dir/'summary.json'
     rec = json.loads(summ.read_text()) if summ.exists() else {}
+    ran = rec.pop('config', None) or {}   # what the notebook actually ran (e.g. its smoke sizes) beats what was asked
+    full = {k: ran[k] if isinstance(ran.get(k), (int, float, str, bool)) else v for k, v in full.items()}
     return {'notebook': nb_path.name, 'run_dir': str(run_dir), 'seconds': round(time.time() - t0, 1), **full, **rec}
 
 # %% ../nbs/19_batch.ipynb #f1394786
+def check_grid(grid: dict[str, list], fixed: dict[str, Any]):
+    "Refuse an empty grid, an axis that is not a list of distinct values, or one also given as a fixed value."
+    if not grid: raise MixpathError('give at least one grid axis, e.g. -g norms=sbn,bn')
+    for k, vals in grid.items():
+        if not isinstance(vals, (list, tuple)) or not vals: raise MixpathError(f'grid axis {k!r} must be a non-empty list, e.g. -g {k}=a,b')
+        if dup := [v for i, v in enumerate(vals) if v in vals[:i]]: raise MixpathError(f'grid axis {k!r} lists {dup[0]!r} twice')
+        if k in fixed: raise MixpathError(f'{k!r} is both a grid axis and a fixed parameter (-p {k}=...); give it once')
+        _no_run_dir({k: vals})
+
 def sweep(nb_path: str | Path, grid: dict[str, list], root: str | Path, fixed: dict[str, Any] | None = None,
-          progress: bool = True) -> pd.DataFrame:
+          progress: bool = True, fresh: bool = False) -> pd.DataFrame:
     "Run a notebook over the product of `grid` (with `fixed` values); return and save the summary table."
     from tqdm.auto import tqdm
+    from mixpath_lab.search import FRESH_HINT, open_run_dir
     root, fixed = Path(root), dict(fixed or {})
+    _no_run_dir(fixed); check_grid(grid, fixed)
     names = list(grid)
     points = [dict(zip(names, vals)) for vals in itertools.product(*(grid[n] for n in names))]
     for p in points: check_parameters(nb_path, {**fixed, **p})   # fail before any run starts
+    if not fresh and (root/'summary.csv').exists() and not (root/'config.json').exists():
+        raise MixpathError(f'{root} holds the summary.csv of an earlier sweep; use another --out, or {FRESH_HINT}')
+    open_run_dir(root, {'sweep': Path(nb_path).name, 'grid': grid, 'fixed': fixed}, fresh)
     rows = []
     for i, p in enumerate(tqdm(points, desc=f'sweep {Path(nb_path).stem}', disable=not progress)):
         d = root/(f'{i:03d}_' + '_'.join(f'{k}={v}' for k, v in p.items()).replace('/', '-'))

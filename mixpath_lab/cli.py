@@ -19,7 +19,9 @@ def _kv(items: list[str] | None) -> dict:
     out = {}
     for it in items or []:
         k, sep, v = it.partition('=')
-        if not sep or not k: raise MixpathError(f'expected name=value, got {it!r}')
+        if not sep or not k.strip(): raise MixpathError(f"expected name=value, got {it!r}; join the value to its name with '=', "
+                                                        f"no spaces, e.g. {k.strip() or 'epochs'}=10")
+        if k.strip() in out: raise MixpathError(f'{k.strip()} is given twice ({k.strip()}={out[k.strip()]!r} and {it!r}); give it once')
         out[k.strip()] = parse_value(v.strip())
     return out
 
@@ -38,7 +40,7 @@ def cmd_quickstart(args) -> int:
     print(f'mixpath-lab quickstart: training {len(cfg.norms)} supernets ({", ".join(cfg.norms)}) on the NAS-Bench-201 proxy '
           f'(C={cfg.C}, N={cfg.N}, {cfg.size}x{cfg.size}, {cfg.n_train} images, {cfg.epochs} epochs), then ranking {cfg.n_archs} cells')
     print(f'run directory: {out.resolve()}')
-    res = run_report(cfg, out, progress=not args.quiet)
+    res = run_report(cfg, out, progress=not args.quiet, fresh=args.fresh)
     _show(res)
     return 0
 
@@ -64,7 +66,7 @@ def cmd_rank(args) -> int:
     print(f'run directory: {out.resolve()}')
     try: track = [int(e) for e in args.track.split(',') if e.strip()] if args.track else []
     except ValueError: raise MixpathError(f'--track takes comma-separated epochs, e.g. 10,20,30; got {args.track!r}') from None
-    _show(run_report(cfg, out, progress=not args.quiet, track=track))
+    _show(run_report(cfg, out, progress=not args.quiet, track=track, fresh=args.fresh))
     if track: print(f'ranking during training: {out/"tracking.csv"}')
     return 0
 
@@ -77,7 +79,7 @@ def cmd_paper(args) -> int:
     cfg = RankingConfig.from_dict(over)
     out = Path(args.out or 'runs/paper')
     print(f'paper experiment: norms {cfg.norms}, seeds {args.seeds}, {cfg.epochs} epochs each; writing {out.resolve()}')
-    table = run_paper(cfg, args.seeds, out, progress=not args.quiet)
+    table = run_paper(cfg, args.seeds, out, progress=not args.quiet, fresh=args.fresh)
     print(table.to_string()); print(f'\ntable: {out/"paper_table.csv"} ({out/"paper_table.md"}), per seed: {out/"paper_runs.csv"}')
     return 0
 
@@ -93,7 +95,7 @@ def cmd_run(args) -> int:
     "Execute an experiment notebook headless with papermill."
     from mixpath_lab.batch import run_notebook
     out = Path(args.out or f'runs/{Path(args.notebook).stem}-{time.strftime("%Y%m%d-%H%M%S")}')
-    r = run_notebook(args.notebook, out, _kv(args.param), progress=not args.quiet)
+    r = run_notebook(args.notebook, out, _kv(args.param), progress=not args.quiet, fresh=args.fresh)
     print(json.dumps(r, indent=2, default=str)); return 0
 
 def cmd_sweep(args) -> int:
@@ -102,11 +104,13 @@ def cmd_sweep(args) -> int:
     grid = {}
     for g in args.grid or []:
         k, sep, v = g.partition('=')
-        if not sep: raise MixpathError(f'expected name=v1,v2,..., got {g!r}')
-        grid[k.strip()] = [parse_value(x) for x in split_values(v)]
+        if not sep or not k.strip(): raise MixpathError(f'expected name=v1,v2,..., got {g!r}; e.g. -g seed=0,1,2')
+        if k.strip() in grid: raise MixpathError(f'grid axis {k.strip()!r} is given twice; list all its values once, e.g. -g {k.strip()}=0,1')
+        if '' in (vals := split_values(v)): raise MixpathError(f'grid axis {k.strip()!r} has an empty value in {g!r}')
+        grid[k.strip()] = [parse_value(x) for x in vals]
     if not grid: raise MixpathError('give at least one grid axis, e.g. -g norm=sbn,bn')
     out = Path(args.out or f'runs/sweep-{Path(args.notebook).stem}-{time.strftime("%Y%m%d-%H%M%S")}')
-    df = sweep(args.notebook, grid, out, fixed=_kv(args.param), progress=not args.quiet)
+    df = sweep(args.notebook, grid, out, fixed=_kv(args.param), progress=not args.quiet, fresh=args.fresh)
     print(df.to_string()); print(f'summary: {out/"summary.csv"}')
     return 0 if (df.status == 'ok').all() else 1
 
@@ -117,7 +121,8 @@ def cmd_search(args) -> int:
     out = Path(args.out or Path(args.run_dir)/f'search-{args.method}-{args.norm}')
     print(f'searching the {args.norm} supernet of {args.run_dir} with {args.method}; state and Pareto set in {out.resolve()}')
     s = search_supernet(args.run_dir, out, norm=args.norm, method=args.method, mflops_limit=args.mflops, budget=args.budget,
-                        pop_size=args.pop, generations=args.generations, seed=args.seed or 0, progress=not args.quiet)
+                        pop_size=args.pop, generations=args.generations, seed=args.seed or 0, progress=not args.quiet,
+                        fresh=args.fresh)
     print(f'\n{s.n_evals} archs evaluated; Pareto front (supernet accuracy vs MFLOPs at NAS-Bench-201 size):')
     for p in s.pareto(): print(f"  acc {p['accuracy']:.4f}  MFLOPs {p['cost']:8.2f}  {p['arch']}")
     best = s.best()
@@ -153,8 +158,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog='mixpath-lab', description='One-shot NAS workbench for multi-path search spaces (MixPath, Shadow BN).')
     p.add_argument('-v', '--verbose', action='store_true', help='log at INFO level')
     sub = p.add_subparsers(dest='cmd', required=True)
-    def common(sp, seed=True):
+    def common(sp, seed=True, fresh=True):
         sp.add_argument('--out', help='run directory'); sp.add_argument('-q', '--quiet', action='store_true', help='no progress bars')
+        if fresh: sp.add_argument('--fresh', action='store_true', help='move an existing run directory aside (<dir>.old-<time>), start over')
         if seed: sp.add_argument('--seed', type=int, default=None); sp.add_argument('--data', help='CIFAR-10 folder (default: embedded subset)')
         if seed: sp.add_argument('--set', action='append', metavar='NAME=VALUE', help='override a RankingConfig field')
         return sp
@@ -169,7 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument('--budget', type=int, default=300); sp.add_argument('--pop', type=int, default=20)
     sp.add_argument('--generations', type=int, default=15); sp.add_argument('--seed', type=int, default=0)
     sp.set_defaults(fn=cmd_search)
-    sp = common(sub.add_parser('train-subnet', help=cmd_train_subnet.__doc__), seed=False)
+    sp = common(sub.add_parser('train-subnet', help=cmd_train_subnet.__doc__), seed=False, fresh=False)
     sp.add_argument('subnet', help='an exported subnet (.pt) from `search`'); sp.add_argument('--epochs', type=int, default=10)
     sp.add_argument('--size', type=int, default=16); sp.add_argument('--seed', type=int, default=0)
     sp.add_argument('--data', help='CIFAR-10 folder (default: embedded subset)'); sp.set_defaults(fn=cmd_train_subnet)
@@ -185,12 +191,19 @@ def build_parser() -> argparse.ArgumentParser:
         common(sp, seed=False); sp.set_defaults(fn=fn)
     return p
 
+def _unrecognized(args, extra: list[str]) -> str:
+    "The argparse message for leftover arguments, with the fix when a `-p`/`--set`/`-g` value was split off by a space."
+    bare = [it for k in ('param', 'set', 'grid') for it in getattr(args, k, None) or [] if '=' not in it]
+    hint = f"; join each value to its name with '=' and no space, e.g. {bare[0]}={extra[0]}" if bare else ''
+    return f'unrecognized arguments: {" ".join(extra)}{hint}'
+
 def main(argv: list[str] | None = None) -> int:
     "Entry point of the `mixpath-lab` command."
     # OpenMP threads that spin while waiting cost 3x per training step when anything else shares the CPU (measured);
     # set before torch loads (the subcommands import it lazily), unless the user chose otherwise.
     os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
-    args = build_parser().parse_args(argv)
+    args, extra = build_parser().parse_known_args(argv)
+    if extra: print(f'mixpath-lab {args.cmd}: error: {_unrecognized(args, extra)}', file=sys.stderr); return 2
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format='%(levelname)s %(name)s: %(message)s')
     try: return args.fn(args)
     except MixpathError as e:

@@ -9,13 +9,14 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Sequence
 import numpy as np, pandas as pd, torch
+from fastcore.basics import patch
 from .core import MixpathError, RunDir, get_logger, write_json, atomic_write
 from .core import locks_run_dir
 from .spaces import nb201
 from .supernet import Supernet
 from .samplers import make_sampler
 from .data import Batches, cifar10_splits
-from .train import Callback, TrainConfig, Trainer
+from .train import Callback, TrainConfig, Trainer, check_fields
 from .evaluate import Evaluator
 from .ranking import rank_report, compare_reports, RankReport
 from .benchmarks import NB201, nb201_column
@@ -24,11 +25,11 @@ from .cost import CostModel
 log = get_logger('experiment')
 
 # %% auto #0
-__all__ = ['log', 'split_arm', 'arm_slug', 'RankingConfig', 'make_batches', 'ranking_cells', 'train_supernet', 'make_evaluator',
-           'rank_supernet', 'RankTracker', 'tracking_table', 'benchmark_costs', 'cell_costs', 'run_ranking',
-           'path_count_magnitudes', 'write_report', 'run_report', 'load_supernet', 'cell_mflops', 'search_supernet',
-           'truth_percentile', 'export_subnet', 'paper_summary', 'paper_markdown', 'write_paper_tables', 'run_paper',
-           'combine_papers']
+__all__ = ['log', 'split_arm', 'arm_slug', 'RankingConfig', 'make_batches', 'ranking_cells', 'data_settings', 'RunSettings',
+           'check_settings', 'train_supernet', 'make_evaluator', 'rank_supernet', 'RankTracker', 'tracking_table',
+           'benchmark_costs', 'cell_costs', 'run_ranking', 'path_count_magnitudes', 'write_report', 'run_report',
+           'load_supernet', 'cell_mflops', 'search_supernet', 'truth_percentile', 'export_subnet', 'paper_summary',
+           'paper_markdown', 'write_paper_tables', 'run_paper', 'combine_papers']
 
 # %% ../nbs/16_experiment.ipynb #492883d4
 _ARM = re.compile(r'^\s*(\w+)\s*(?:\+\s*(\w+)\s*(?:\((.*)\))?)?\s*$', re.S)
@@ -93,13 +94,7 @@ class RankingConfig:
     seed: int = 0
     threads: int | None = None       # torch CPU threads (None: leave as is)
 
-    def __post_init__(self):
-        self.norms = tuple(self.norms)
-        if not self.norms: raise MixpathError('RankingConfig.norms is empty; name at least one of sbn, bn, combo, none')
-        for arm in self.norms: split_arm(arm)
-        for k in ('C', 'N', 'size', 'n_train', 'n_recal', 'n_val', 'epochs', 'batch_size', 'n_archs', 'n_recal_batches'):
-            if getattr(self, k) < 1: raise MixpathError(f'RankingConfig.{k} must be >= 1, got {getattr(self, k)}')
-        if self.n_archs < 3: raise MixpathError(f'RankingConfig.n_archs must be >= 3 to rank, got {self.n_archs}')
+    def __post_init__(self): self._validate()
     def to_dict(self) -> dict: return {**asdict(self), 'norms': list(self.norms)}
     @classmethod
     def from_dict(cls, d: dict) -> RankingConfig:
@@ -110,6 +105,40 @@ class RankingConfig:
         return TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, momentum=0.9, nesterov=self.nesterov,
                            weight_decay=self.weight_decay, grad_clip=self.grad_clip, seed=self.seed,
                            steps_per_epoch=self.steps_per_epoch, ckpt_every=1, log_every=25)
+
+# %% ../nbs/16_experiment.ipynb #772d25d7
+_EXAMPLES = {'data_root': '/data/cifar10', 'steps_per_epoch': 50, 'threads': 2, 'norms': ['sbn', 'bn']}
+
+def _norms(v) -> tuple:
+    "The arms of `norms`: a comma-separated string (brackets respected) or a sequence, each stripped."
+    if isinstance(v, str):
+        from mixpath_lab.batch import split_values
+        v = [a for a in split_values(v) if a]
+    return tuple(a.strip() if isinstance(a, str) else a for a in v) if isinstance(v, (list, tuple)) else v
+
+def _check_arms(norms: tuple):
+    if not norms: raise MixpathError("RankingConfig.norms is empty; name at least one of sbn, bn, combo, none, e.g. norms=['sbn', 'bn']")
+    seen = {}
+    for arm in norms:
+        norm, regime, kw = split_arm(arm)
+        for key in ((norm, regime, tuple(sorted(kw.items()))), arm_slug(arm)):
+            if key in seen: raise MixpathError(f'RankingConfig.norms names one arm twice ({seen[key]!r} and {arm!r}); drop one')
+            seen[key] = arm
+
+# %% ../nbs/16_experiment.ipynb #cb09d372
+@patch
+def _validate(self: RankingConfig):
+    "Types, ranges, arms, sampler and ground truth of the config; a `MixpathError` naming the first bad field."
+    from mixpath_lab.samplers import SAMPLERS
+    self.norms = _norms(self.norms); check_fields(self, _EXAMPLES); _check_arms(self.norms)
+    for k in ('C', 'N', 'size', 'n_train', 'n_recal', 'n_val', 'epochs', 'batch_size', 'n_archs', 'n_recal_batches', 'n_boot'):
+        if getattr(self, k) < 1: raise MixpathError(f'RankingConfig.{k} must be >= 1, got {getattr(self, k)}')
+    for k, ok, want in (('n_archs', self.n_archs >= 3, '>= 3 to rank'), ('size', self.size <= 32, '<= 32 (CIFAR images are 32x32)'),
+                        ('threads', self.threads is None or self.threads >= 1, '>= 1 or None'),
+                        ('sampler', self.sampler in SAMPLERS, f'one of {", ".join(sorted(SAMPLERS))}')):
+        if not ok: raise MixpathError(f'RankingConfig.{k} must be {want}, got {getattr(self, k)!r}')
+    try: nb201_column(self.dataset, self.truth_epochs); self.train_config()
+    except MixpathError as e: raise MixpathError(f'RankingConfig: {e}') from None
 
 # %% ../nbs/16_experiment.ipynb #4f722944
 def make_batches(cfg: RankingConfig) -> dict[str, Batches]:
@@ -125,19 +154,52 @@ def ranking_cells(cfg: RankingConfig, bench: NB201) -> list[str]:
     "The cells to rank: `n_archs` distinct isomorphism classes of the table, seeded."
     return bench.sample(np.random.default_rng(cfg.seed), cfg.n_archs, unique=True)
 
+# %% ../nbs/16_experiment.ipynb #fe147cce
+def data_settings(cfg: RankingConfig, arm: str) -> dict:
+    "What a supernet of `arm` depends on beyond the trainer's config: the arm, data source, split sizes, image size, seed."
+    root = None if cfg.data_root is None else str(Path(cfg.data_root).expanduser().resolve())
+    return {'arm': arm, 'data_root': root, 'n_train': cfg.n_train, 'n_recal': cfg.n_recal, 'n_val': cfg.n_val,
+            'size': cfg.size, 'seed': cfg.seed}
+
+class RunSettings(Callback):
+    "Keeps `settings` in every checkpoint and refuses to resume one written under other settings."
+    def __init__(self, settings: dict): self.settings = settings
+    def state_dict(self) -> dict: return dict(self.settings)
+    def load_state_dict(self, d: dict):
+        from mixpath_lab.search import config_diff, describe_diff, FRESH_HINT
+        if diff := config_diff(d, self.settings):
+            raise MixpathError(f'the checkpoint was trained under other settings ({describe_diff(diff)}); {FRESH_HINT}')
+
+# %% ../nbs/16_experiment.ipynb #f4f37361
+def check_settings(run_dir: str | Path, settings: dict, train: dict | None = None):
+    "Refuse a training folder trained under other `settings` (or `train` recipe), or with a checkpoint but no settings."
+    from mixpath_lab.search import config_diff, describe_diff, FRESH_HINT
+    run_dir = Path(run_dir); f, fc = run_dir/'settings.json', run_dir/'config.json'
+    diff = config_diff(json.loads(f.read_text()), settings) if f.exists() else []
+    if train is not None and fc.exists() and 'train' in (old := json.loads(fc.read_text())):
+        diff += config_diff(old['train'], train)
+    if diff: raise MixpathError(f'{run_dir} holds a supernet trained under other settings ({describe_diff(diff)}); {FRESH_HINT}')
+    if not f.exists() and (run_dir/'checkpoints'/'last.pt').exists():
+        raise MixpathError(f'{run_dir} holds a checkpoint that records no data settings (source, split sizes), so it cannot '
+                           f'be reused safely; {FRESH_HINT}')
+
 # %% ../nbs/16_experiment.ipynb #4555fe17
 def train_supernet(cfg: RankingConfig, arm: str, batches: Batches, run_dir: Path, progress: bool = True,
                    callbacks: Sequence = ()) -> tuple[Supernet, Trainer]:
     "Train the proxy supernet of `arm` (a norm, optionally +regime); resumes from `run_dir` when a checkpoint is there."
     from mixpath_lab.regimes import make_regime
+    from mixpath_lab.search import FRESH_HINT
     from mixpath_lab.fewshot import FewShot, train_split
     norm, regime, regime_kw = split_arm(arm)
+    settings = data_settings(cfg, arm); check_settings(run_dir, settings, cfg.train_config().to_dict())
     torch.manual_seed(cfg.seed)
     net = Supernet(nb201(C=cfg.C, N=cfg.N), norm=norm)
     sampler = make_sampler(cfg.sampler, net.space, np.random.default_rng(cfg.seed))
     regime_cbs = make_regime(regime, **regime_kw)
-    tr = Trainer(net, sampler, batches, cfg.train_config(), callbacks=[*regime_cbs, *callbacks], run_dir=run_dir,
-                 progress=progress)
+    try: tr = Trainer(net, sampler, batches, cfg.train_config(), run_dir=run_dir, progress=progress,
+                      callbacks=[*regime_cbs, RunSettings(settings), *callbacks])
+    except MixpathError as e: raise MixpathError(f'{e}; or {FRESH_HINT}') from None
+    write_json(Path(run_dir)/'settings.json', settings)
     ckpt = Path(run_dir)/'checkpoints'/'last.pt'
     tr.fit(resume=ckpt if ckpt.exists() else False)
     if spec := next((c for c in regime_cbs if isinstance(c, FewShot)), None):   # few-shot: split, train the parts
@@ -218,12 +280,16 @@ def cell_costs(cells: Sequence[str]) -> pd.DataFrame:
 
 @locks_run_dir   # one process at a time in a run directory
 def run_ranking(cfg: RankingConfig, run_dir: str | Path, progress: bool = True, train_callbacks: Sequence = (),
-                track: Sequence[int] = ()) -> dict:
+                track: Sequence[int] = (), fresh: bool = False) -> dict:
     "Train one supernet per norm, rank the same cells with each against NAS-Bench-201; write everything to `run_dir`."
     if bad := [e for e in track if not 1 <= int(e) <= cfg.epochs]:
         raise MixpathError(f'track epochs must lie in 1..{cfg.epochs} (the run\'s epochs), got {bad}')
+    from mixpath_lab.search import open_run_dir
     if cfg.threads: torch.set_num_threads(cfg.threads)
-    rd, t0 = RunDir(run_dir, {'experiment': 'ranking', **cfg.to_dict()}), time.time()
+    if not fresh and not (Path(run_dir)/'config.json').exists():   # an unrecorded directory: its supernets must fit first
+        for norm in cfg.norms:
+            check_settings(Path(run_dir)/f'train_{arm_slug(norm)}', data_settings(cfg, norm), cfg.train_config().to_dict())
+    rd, t0 = open_run_dir(run_dir, {'experiment': 'ranking', **cfg.to_dict()}, fresh), time.time()
     bench, batches = NB201(), make_batches(cfg)
     cells = ranking_cells(cfg, bench)
     table = cell_costs(cells)
@@ -242,6 +308,7 @@ def run_ranking(cfg: RankingConfig, run_dir: str | Path, progress: bool = True, 
             reports[name] = rank_report(table[name].values, table['truth'].values,
                                         proxies={'params': table['params'].values, 'flops': table['flops'].values},
                                         ks=_top_k(len(cells)), n_boot=cfg.n_boot, seed=cfg.seed, name=name)
+            reports[name].config['settings'] = data_settings(cfg, norm)
             reports[name].save(rd.file(f'rank_{arm_slug(name)}.json'))
         atomic_write(rd.file('cells.csv'), lambda f: table.to_csv(f, index=False))
     comp = compare_reports(reports)
@@ -250,7 +317,7 @@ def run_ranking(cfg: RankingConfig, run_dir: str | Path, progress: bool = True, 
     summary = {'run_dir': str(rd.path), 'n_cells': len(cells), 'seconds': round(time.time() - t0, 1), 'timings': timings,
                'kendall': {n: r.metrics['kendall'] for n, r in reports.items()},
                'spearman': {n: r.metrics['spearman'] for n, r in reports.items()},
-               'params_kendall': next(iter(reports.values())).proxies['params']['kendall']}
+               'params_kendall': next(iter(reports.values())).proxies['params']['kendall'], 'config': cfg.to_dict()}
     write_json(rd.file('summary.json'), summary)
     return {'summary': summary, 'reports': reports, 'table': table, 'comparison': comp, 'run_dir': rd,
             'nets': nets, 'histories': histories, 'batches': batches, 'cells': cells}
@@ -304,9 +371,10 @@ def write_report(res: dict, path: str | Path, magnitudes: pd.DataFrame | None = 
     html = f'<!doctype html><html><head><meta charset="utf-8"><title>mixpath_lab report</title></head><body>{head}{body}</body></html>'
     return atomic_write(path, lambda f: f.write_text(html))
 
-def run_report(cfg: RankingConfig, run_dir: str | Path, progress: bool = True, track: Sequence[int] = ()) -> dict:
+def run_report(cfg: RankingConfig, run_dir: str | Path, progress: bool = True, track: Sequence[int] = (),
+               fresh: bool = False) -> dict:
     "`run_ranking`, then the path-count magnitudes and `report.html`."
-    res = run_ranking(cfg, run_dir, progress, track=track)
+    res = run_ranking(cfg, run_dir, progress, track=track, fresh=fresh)
     mg = path_count_magnitudes(res['nets'], res['batches']['val'], res['cells'])
     atomic_write(res['run_dir'].file('magnitudes.csv'), lambda f: mg.to_csv(f))
     res['magnitudes'], res['report'] = mg, write_report(res, res['run_dir'].file('report.html'), mg, res['run_dir'].path/'figures')
@@ -320,6 +388,7 @@ def load_supernet(run_dir: str | Path, norm: str = 'sbn') -> tuple[Supernet, Ran
     d = json.loads(f.read_text()); d.pop('experiment', None)
     cfg = RankingConfig.from_dict(d)
     ck = run_dir/f'train_{arm_slug(norm)}'/'checkpoints'/'last.pt'
+    check_settings(ck.parent.parent, data_settings(cfg, norm))
     if not ck.exists(): raise MixpathError(f'no trained {norm!r} supernet in {run_dir} (missing {ck}); trained norms: '
                                            f'{[p.name[6:] for p in run_dir.glob("train_*")]}')
     state = torch.load(ck, map_location='cpu', weights_only=True)
@@ -339,7 +408,7 @@ def cell_mflops(arch) -> float:
 
 def search_supernet(run_dir: str | Path, out: str | Path, norm: str = 'sbn', method: str = 'nsga2',
                     mflops_limit: float | None = None, budget: int = 300, pop_size: int = 20, generations: int = 15,
-                    seed: int = 0, progress: bool = True, callbacks: Sequence = ()):
+                    seed: int = 0, progress: bool = True, callbacks: Sequence = (), fresh: bool = False):
     "Search a trained supernet; returns the searcher (Pareto set and state in `out`)."
     from mixpath_lab.search import NSGA2Search, Evolution, RandomSearch
     methods = {'nsga2': NSGA2Search, 'evolution': Evolution, 'random': RandomSearch}
@@ -348,7 +417,8 @@ def search_supernet(run_dir: str | Path, out: str | Path, norm: str = 'sbn', met
     b = make_batches(cfg)
     ev = make_evaluator(net, b, cfg.n_recal_batches)
     s = methods[method](net.space, ev.accuracy, cell_mflops, cost_limit=mflops_limit, pop_size=pop_size, budget=budget,
-                        seed=seed, run_dir=out, callbacks=callbacks, progress=progress)
+                        seed=seed, run_dir=out, callbacks=callbacks, progress=progress, fresh=fresh,
+                        meta={'supernet': {'norm': norm, **cfg.to_dict()}})
     s.run(generations); s.write_pareto(out)
     return s
 
@@ -389,9 +459,12 @@ def write_paper_tables(runs: pd.DataFrame, out: str | Path) -> pd.DataFrame:
     atomic_write(out/'paper_table.md', lambda f: f.write_text(paper_markdown(runs)))
     return table
 
-def run_paper(cfg: RankingConfig, seeds: Sequence[int], out: str | Path, progress: bool = True) -> pd.DataFrame:
-    "`run_ranking` for each seed (norms and settings from `cfg`), then a mean/std table over seeds."
+def run_paper(cfg: RankingConfig, seeds: Sequence[int], out: str | Path, progress: bool = True,
+              fresh: bool = False) -> pd.DataFrame:
+    "`run_ranking` for each seed (norms and settings from `cfg`), then a mean/std table over seeds; `fresh` moves `out` aside."
+    from mixpath_lab.search import move_aside
     out, rows = Path(out), []
+    if fresh: move_aside(out)
     for seed in seeds:
         c = RankingConfig(**{**cfg.to_dict(), 'seed': int(seed)})
         res = run_ranking(c, out/f'seed{seed}', progress)

@@ -21,14 +21,15 @@ from pymoo.core.sampling import Sampling
 from pymoo.core.termination import NoTermination
 from pymoo.indicators.hv import HV
 from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
-from .core import MixpathError, RunDir, as_rng, get_logger, write_json
+from .core import MixpathError, RunDir, as_rng, get_logger, to_jsonable, write_json
 from .spaces import Arch, Space
 
 _log = get_logger('search')
 
 # %% auto #0
-__all__ = ['NB201Oracle', 'ArchCodec', 'mutate', 'crossover', 'Search', 'RandomSearch', 'Evolution', 'ArchSampling',
-           'ArchCrossover', 'ArchMutation', 'ArchDuplicates', 'ArchProblem', 'NSGA2Search']
+__all__ = ['FRESH_HINT', 'NB201Oracle', 'ArchCodec', 'mutate', 'crossover', 'config_diff', 'describe_diff', 'move_aside',
+           'open_run_dir', 'Search', 'RandomSearch', 'Evolution', 'ArchSampling', 'ArchCrossover', 'ArchMutation',
+           'ArchDuplicates', 'ArchProblem', 'NSGA2Search']
 
 # %% ../nbs/14_search.ipynb #2c2501be
 class NB201Oracle:
@@ -79,6 +80,39 @@ def crossover(a: np.ndarray, b: np.ndarray, rng: np.random.Generator) -> np.ndar
     "Uniform crossover: each gene (a whole `Choice`) from parent `a` or `b` with probability 1/2."
     return np.where(as_rng(rng).random(len(a)) < 0.5, a, b).astype(np.int64)
 
+# %% ../nbs/14_search.ipynb #b8921ba9
+FRESH_HINT = 'rerun with --fresh (Python: fresh=True) to move the old run aside and start over'
+
+def config_diff(old: Any, new: Any, prefix: str = '') -> list[tuple[str, Any, Any]]:
+    "(dotted name, old, new) of every setting that differs between two plain-JSON configs."
+    old, new = json.loads(json.dumps(to_jsonable(old))), json.loads(json.dumps(to_jsonable(new)))
+    if not (isinstance(old, dict) and isinstance(new, dict)): return [] if old == new else [(prefix, old, new)]
+    return [d for k in [*old, *(k for k in new if k not in old)]
+            for d in config_diff(old.get(k, '<missing>'), new.get(k, '<missing>'), f'{prefix}{k}' if not prefix else f'{prefix}.{k}')]
+
+def describe_diff(diff: list[tuple[str, Any, Any]], n: int = 3) -> str:
+    "`'n_train=8000 there, 4000 now; ...'` for the first `n` differences."
+    return '; '.join(f'{k}={a!r} there, {b!r} now' for k, a, b in diff[:n]) + (f' (and {len(diff) - n} more)' if len(diff) > n else '')
+
+# %% ../nbs/14_search.ipynb #ff93bf81
+def move_aside(path: str | Path) -> Path | None:
+    "Rename `path` to `<path>.old-<time>` (never deleting it); None when there is nothing there."
+    path = Path(path)
+    if not path.exists(): return None
+    stamp, i = time.strftime('%Y%m%d-%H%M%S'), 0
+    while (dest := path.with_name(f'{path.name}.old-{stamp}' + (f'-{i}' if i else ''))).exists(): i += 1
+    path.rename(dest); _log.warning('moved the old run %s aside to %s', path, dest); return dest
+
+def open_run_dir(path: str | Path, config: dict, fresh: bool = False) -> RunDir:
+    "A `RunDir` for `config`; a directory written with other settings is refused, or moved aside first when `fresh`."
+    path = Path(path)
+    if fresh: move_aside(path)
+    f = path/'config.json'
+    if f.exists() and (diff := config_diff(json.loads(f.read_text()), config)):
+        raise MixpathError(f'{path} holds a run with a different config ({describe_diff(diff)}); '
+                           f'use another directory, or {FRESH_HINT}')
+    return RunDir(path, config)
+
 # %% ../nbs/14_search.ipynb #be310662
 class Search:
     "Shared machinery of the searchers: caches, budget, cost constraint, records, callbacks, state and resume."
@@ -93,21 +127,23 @@ class Search:
                  run_dir: str | Path | None = None,  # where state.json, history.jsonl and the Pareto set go; resumes if a state is there
                  callbacks: Sequence[Callable[[dict], Any]] = (),  # called with each generation's record
                  ref_point: tuple[float, float] | None = None,  # hypervolume reference (accuracy, cost)
-                 progress: bool = True):  # tqdm bar over generations
+                 progress: bool = True,  # tqdm bar over generations
+                 fresh: bool = False,  # move an existing run_dir aside (to <dir>.old-<time>) and start over
+                 meta: dict | None = None):  # what the evaluator depends on (e.g. the supernet's run), kept in the config
         if not isinstance(space, Space): raise MixpathError(f'space must be a mixpath_lab.spaces.Space, got {type(space).__name__}')
         if not callable(evaluate): raise MixpathError('evaluate must be a callable Arch -> accuracy, e.g. Evaluator(...).accuracy or NB201Oracle(...)')
         if cost_limit is not None and cost is None: raise MixpathError('cost_limit needs a cost callable (e.g. CostModel(supernet).flops)')
-        if pop_size < 2 or budget < 1: raise MixpathError(f'need pop_size >= 2 and budget >= 1, got pop_size={pop_size}, budget={budget}')
-        self.space, self.evaluate, self.cost, self.cost_limit = space, evaluate, cost, cost_limit
+        self.space, self.evaluate, self.cost, self.cost_limit, self.meta = space, evaluate, cost, cost_limit, meta
         self.pop_size, self.budget, self.callbacks, self.progress = pop_size, budget, list(callbacks), progress
         self.seed = seed if isinstance(seed, (int, np.integer)) else 'generator'
         self.rng, self.codec = as_rng(seed), ArchCodec(space)
+        self._check_settings()
         self.acc, self.costs, self.generation, self.history = {}, {}, 0, []
         self.hv_ref = None if ref_point is None else [float(v) for v in ref_point]
         if self.hv_ref is None and cost_limit is not None: self.hv_ref = [0.0, float(cost_limit)]
         self._ref_given = ref_point
         self._setup()
-        self.run_dir = None if run_dir is None else RunDir(run_dir, self.config())
+        self.run_dir = None if run_dir is None else open_run_dir(run_dir, self.config(), fresh)
         if self.run_dir is not None and (self.run_dir.path/'state.json').exists():
             self.load_state(json.loads((self.run_dir.path/'state.json').read_text()))
 
@@ -117,7 +153,8 @@ class Search:
         "Everything that defines the run (stored in the run directory's config.json)."
         sp = self.space.config() if hasattr(self.space, 'config') else {'name': self.space.name}
         return dict(method=self.method, space=sp, pop_size=self.pop_size, budget=self.budget, seed=self.seed,
-                    cost_limit=self.cost_limit, ref_point=self._ref_given, **self._hparams())
+                    cost_limit=self.cost_limit, ref_point=self._ref_given, **self._hparams(),
+                    **({'meta': self.meta} if self.meta else {}))
     def __repr__(self): return f'{type(self).__name__}({self.space.name}, generation={self.generation}, n_evals={self.n_evals}/{self.budget})'
 
 # %% ../nbs/14_search.ipynb #ac6f0b71
@@ -148,6 +185,37 @@ def accuracy(self: Search, arch: Arch) -> float:
             raise MixpathError(f'evaluate returned {v!r} for {self.space.encode(arch)}; it must return a finite accuracy')
         self.acc[arch] = float(v); self.cost_of(arch)
     return self.acc[arch]
+
+# %% ../nbs/14_search.ipynb #49754ab1
+@patch
+def cost_range(self: Search) -> tuple[float, float]:
+    "Cost of the cheapest and the most expensive arch, one choice point at a time (exact for costs that add up over layers)."
+    seen, out = {}, []
+    cost = lambda g: seen.setdefault(k := tuple(g), float(self.cost(self.codec.decode(k))))
+    for pick in (np.argmin, np.argmax):
+        g = [0] * len(self.codec.n_options)
+        for i, n in enumerate(self.codec.n_options): g[i] = int(pick([cost(g[:i] + [v] + g[i + 1:]) for v in range(n)]))
+        out.append(cost(g))
+    return out[0], out[1]
+
+# %% ../nbs/14_search.ipynb #c57255a2
+@patch
+def _check_settings(self: Search):
+    "Types and ranges of the settings, and a `cost_limit` the space can meet; refused before anything is written."
+    for k, lo in (('pop_size', 2), ('budget', 1)):
+        v = getattr(self, k)
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
+            raise MixpathError(f'{k} must be an integer >= {lo}, got {v!r}; e.g. {k}={dict(pop_size=20, budget=300)[k]}')
+    if self.cost_limit is None: return
+    c = self.cost_limit
+    if isinstance(c, bool) or not isinstance(c, (int, float, np.number)) or not math.isfinite(c):
+        raise MixpathError(f'cost_limit must be a finite number or None, got {c!r}; e.g. cost_limit=60')
+    try: lo, hi = self.cost_range()
+    except Exception as e:   # a cost defined on some archs only (a lookup table): checked as archs come
+        _log.warning('cannot check cost_limit up front (%s: %s)', type(e).__name__, e); return
+    if c < lo: raise MixpathError(f'cost_limit={c:g} is below the cheapest arch of {self.space.name} (cost {lo:.4g}); '
+                                  f'choose a limit between {lo:.4g} and {hi:.4g} (the most expensive arch)')
+    if c >= hi: _log.warning('cost_limit=%g is above the most expensive arch (cost %.4g): it constrains nothing', c, hi)
 
 # %% ../nbs/14_search.ipynb #9ebbd6b8
 @patch
@@ -187,7 +255,7 @@ def hypervolume(self: Search) -> float | None:
 def state_dict(self: Search) -> dict:
     "The full search state as JSON values."
     enc = self.space.encode
-    return {'method': self.method, 'generation': self.generation, 'rng': self.rng.bit_generator.state,
+    return {'method': self.method, 'config': self.config(), 'generation': self.generation, 'rng': self.rng.bit_generator.state,
             'acc': {enc(a): v for a, v in self.acc.items()}, 'costs': {enc(a): v for a, v in self.costs.items()},
             'hv_ref': self.hv_ref, 'history': self.history, 'extra': self._extra_state()}
 
@@ -196,6 +264,8 @@ def load_state(self: Search, state: dict):
     "Restore a state written by `state_dict` (the same method and space)."
     if state.get('method') != self.method:
         raise MixpathError(f'state is from {state.get("method")!r}, not {self.method!r}; use a new run directory')
+    if diff := config_diff(state.get('config', '<not recorded>'), self.config()):
+        raise MixpathError(f'the search state was written under other settings ({describe_diff(diff)}); {FRESH_HINT}')
     dec = self.space.decode
     self.acc = {dec(k): float(v) for k, v in state['acc'].items()}
     self.costs = {dec(k): float(v) for k, v in state['costs'].items()}

@@ -4,7 +4,7 @@
 
 # %% ../nbs/04_spaces.ipynb #7bb70e93
 from __future__ import annotations
-import itertools, math
+import itertools, math, operator
 from dataclasses import dataclass, field
 from typing import Iterator, NamedTuple, Sequence
 import numpy as np
@@ -22,10 +22,16 @@ class Choice(NamedTuple):
     @property
     def k(self) -> int: return len(self.paths)
 
+def _index(v) -> int:
+    "An arch's variant or path index as an int; floats and strings are refused, not truncated."
+    try: return operator.index(v)
+    except TypeError: raise MixpathError(f'arch indices must be integers, got {v!r} ({type(v).__name__}); '
+                                         'write a choice as (variant, (path, ...)), e.g. (0, (1, 3))') from None
+
 class Arch(tuple):
     "An architecture: an immutable, hashable tuple of `Choice`s, one per choice point."
     def __new__(cls, choices: Sequence = ()):
-        return super().__new__(cls, (Choice(int(v), tuple(sorted(int(p) for p in ps))) for v, ps in choices))
+        return super().__new__(cls, (Choice(_index(v), tuple(sorted(_index(p) for p in ps))) for v, ps in choices))
     @property
     def ks(self) -> tuple[int, ...]:
         "Active-path count per choice point."
@@ -43,6 +49,10 @@ class ChoicePoint:
     variants: tuple[str, ...] = ('',)
     def __post_init__(self):
         object.__setattr__(self, 'ops', tuple(self.ops)); object.__setattr__(self, 'variants', tuple(self.variants))
+        for kind, names in (('op', self.ops), ('variant', self.variants)):
+            if bad := [o for o in names if not isinstance(o, str) or any(ch in o for ch in '|+:~ ')]:
+                raise MixpathError(f'{self.name}: {kind} name {bad[0]!r} must be a string without spaces or any of '
+                                   '| + : ~ (arch strings use them), e.g. mb_k3_e6')
         if len(set(self.ops)) != len(self.ops): raise MixpathError(f'{self.name}: duplicate op names in {self.ops}')
         if not 0 <= self.min_paths <= self.m <= len(self.ops) or self.m < 1:
             raise MixpathError(f'{self.name}: need 0 <= min_paths <= m <= number of ops ({len(self.ops)}) and m >= 1, '

@@ -4,8 +4,8 @@
 
 # %% ../nbs/10_train.ipynb #1109c3ed
 from __future__ import annotations
-import atexit, contextlib, io, json, math, os, pickle, re, time, zlib
-from dataclasses import asdict, dataclass, fields
+import atexit, contextlib, io, json, math, os, pickle, re, time, types, typing, zlib
+from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Callable, Sequence
 import numpy as np
@@ -17,9 +17,40 @@ from tqdm.auto import tqdm
 from .core import MixpathError, RunDir, RunLock, as_rng, atomic_write, get_logger, to_jsonable, writing
 
 # %% auto #0
-__all__ = ['EVENTS', 'CKPT_FORMAT', 'TrainConfig', 'encode_state', 'decode_state', 'dist_info', 'init_distributed', 'arch_hash',
-           'CancelStepException', 'CancelEpochException', 'CancelFitException', 'Callback', 'Trainer', 'LRSchedule',
-           'GradClip', 'Metrics', 'Recorder', 'Checkpoint', 'Progress']
+__all__ = ['EVENTS', 'CKPT_FORMAT', 'check_fields', 'TrainConfig', 'encode_state', 'decode_state', 'dist_info',
+           'init_distributed', 'arch_hash', 'CancelStepException', 'CancelEpochException', 'CancelFitException',
+           'Callback', 'Trainer', 'LRSchedule', 'GradClip', 'Metrics', 'Recorder', 'Checkpoint', 'Progress']
+
+# %% ../nbs/10_train.ipynb #9d65a292
+_KINDS = {int: 'an integer', float: 'a finite number', bool: 'True or False', str: 'a string', type(None): 'None', tuple: 'a list'}
+
+def _fits(v: Any, t: Any) -> bool:
+    o, args = typing.get_origin(t), typing.get_args(t)
+    if o in (typing.Union, types.UnionType): return any(_fits(v, a) for a in args)
+    if o is typing.Literal: return any(v == a and type(v) is type(a) for a in args)
+    if t is bool: return isinstance(v, (bool, np.bool_))
+    if isinstance(v, (bool, np.bool_)): return False
+    if t is int: return isinstance(v, (int, np.integer))
+    if t is float: return isinstance(v, (int, float, np.integer, np.floating)) and math.isfinite(v)
+    if t in (str, type(None), tuple) or o is tuple: return isinstance(v, (tuple, list) if tuple in (t, o) else t)
+    return True   # other annotations are left to the class's own checks
+
+def _kind(t: Any) -> str:
+    o, args = typing.get_origin(t), typing.get_args(t)
+    if o in (typing.Union, types.UnionType): return ' or '.join(_kind(a) for a in args)
+    if o is typing.Literal: return 'one of ' + ', '.join(map(repr, args))
+    return _KINDS.get(o or t, getattr(t, '__name__', str(t)))
+
+# %% ../nbs/10_train.ipynb #b76c823c
+def check_fields(cfg: Any, examples: dict | None = None):
+    "Refuse a dataclass field whose value does not fit its annotation, naming it and a good value."
+    hints = typing.get_type_hints(type(cfg))
+    for f in fields(cfg):
+        v, t = getattr(cfg, f.name), hints[f.name]
+        if _fits(v, t): continue
+        eg = (examples or {}).get(f.name, f.default if f.default is not MISSING else None)
+        raise MixpathError(f'{type(cfg).__name__}.{f.name} must be {_kind(t)}, got {v!r} ({type(v).__name__}); '
+                           f'e.g. {f.name}={eg!r}')
 
 # %% ../nbs/10_train.ipynb #e1ed3212
 @dataclass
@@ -40,6 +71,7 @@ class TrainConfig:
     steps_per_epoch: int | None = None  # cap on steps per epoch (proxies); None: every batch
 
     def __post_init__(self):
+        check_fields(self, {'steps_per_epoch': 50})
         bad = [(k, v, why) for k, v, why in [
             ('epochs', self.epochs, self.epochs >= 1), ('batch_size', self.batch_size, self.batch_size >= 1),
             ('lr', self.lr, self.lr > 0), ('lr_min', self.lr_min, 0 <= self.lr_min <= self.lr),
