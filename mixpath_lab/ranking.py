@@ -15,7 +15,7 @@ from fastcore.basics import patch
 from .core import MixpathError, get_logger, write_json, to_jsonable
 
 # %% auto #0
-__all__ = ['align', 'metric_fns', 'rank_metrics', 'RankReport', 'rank_report', 'compare_reports']
+__all__ = ['align', 'metric_fns', 'rank_metrics', 'RankReport', 'rank_report', 'paired_difference', 'compare_reports']
 
 # %% ../nbs/12_ranking.ipynb #addfb7ea
 def _kendall(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -81,6 +81,29 @@ def align(pred, truth, proxies: Mapping | None = None) -> tuple[np.ndarray, np.n
         if len(out[name]) != len(pred): raise MixpathError(f'proxy {name!r} has {len(out[name])} values for {len(pred)} archs')
     return pred, truth, out, info
 
+# %% ../nbs/12_ranking.ipynb #3b457850
+def _kendall_top(pred: np.ndarray, truth: np.ndarray, k: int, axis: int = -1) -> np.ndarray:
+    "Kendall tau-b over the `k` archs of highest truth along `axis` (batched; ties in truth broken by position)."
+    pred, truth = np.moveaxis(pred, axis, -1), np.moveaxis(truth, axis, -1)
+    idx = np.argsort(-truth, axis=-1, kind='stable')[..., :k]
+    return _kendall(np.take_along_axis(pred, idx, -1), np.take_along_axis(truth, idx, -1))
+
+def _top_percentile(pred: np.ndarray, truth: np.ndarray, ref: np.ndarray, axis: int = -1) -> np.ndarray:
+    "Percentile in sorted `ref` (share <= it, x100) of the truth of the top-`pred` arch; tied top picks averaged."
+    pred, truth = np.moveaxis(pred, axis, -1), np.moveaxis(truth, axis, -1)
+    pct, top = 100.0 * np.searchsorted(ref, truth, side='right') / len(ref), pred == pred.max(-1, keepdims=True)
+    return (pct * top).sum(-1) / top.sum(-1)
+
+def _top_fns(n: int, top: float | None, reference: Sequence[float] | None) -> dict:
+    if top is not None and not (isinstance(top, float) and 0 < top < 1):
+        raise MixpathError(f'top={top!r}: give the fraction of the true best archs for kendall@top, in (0, 1)')
+    out = {} if top is None else {f'kendall@top{100 * top:g}%': lambda p, t, axis=-1, k=max(3, _k_count(top, n)):
+                                  _kendall_top(p, t, min(k, n), axis)}
+    if reference is not None:
+        ref = np.sort(_as_values(reference, 'reference'))
+        out['top_pick_percentile'] = lambda p, t, axis=-1: _top_percentile(p, t, ref, axis)
+    return out
+
 # %% ../nbs/12_ranking.ipynb #66cb5908
 def _k_count(k: int | float, n: int) -> int:
     if isinstance(k, (int, np.integer)) and not isinstance(k, bool):
@@ -91,15 +114,16 @@ def _k_count(k: int | float, n: int) -> int:
 def _k_name(k: int | float, count: int) -> str:
     return f'{count}' if isinstance(k, (int, np.integer)) else f'{100 * k:g}%'
 
-def metric_fns(ks: Sequence[int | float], n: int, recall_factor: int = 5) -> dict:
-    "Name -> batched statistic `f(pred, truth, axis)` for the correlations and each k."
+def metric_fns(ks: Sequence[int | float], n: int, recall_factor: int = 5, top: float | None = None,
+               reference: Sequence[float] | None = None) -> dict:
+    "Name -> batched `f(pred, truth, axis)`: correlations, each k, and the top-of-ranking metrics of `top` / `reference`."
     fns = {'kendall': _kendall, 'spearman': _spearman, 'pearson': _pearson}
     for k in ks:
         c = _k_count(k, n); K = min(n, recall_factor * c)
         big = f'{min(100, 100 * k * recall_factor):g}%' if isinstance(k, float) else K
         fns[f'precision@{_k_name(k, c)}'] = lambda p, t, axis=-1, c=c: _topk_overlap(p, t, c, c, axis)
         fns[f'recall@{_k_name(k, c)}in{big}'] = lambda p, t, axis=-1, c=c, K=K: _topk_overlap(p, t, K, c, axis)
-    return fns
+    return fns | _top_fns(n, top, reference)
 
 # %% ../nbs/12_ranking.ipynb #bb2d6968
 def rank_metrics(pred: np.ndarray, truth: np.ndarray, fns: Mapping, n_boot: int = 1000, seed: int = 0,
@@ -113,7 +137,11 @@ def rank_metrics(pred: np.ndarray, truth: np.ndarray, fns: Mapping, n_boot: int 
     out = {}
     for name, fn in fns.items():
         value = float(exact[name]()) if name in exact else float(fn(pred, truth))
-        if math.isnan(value): raise MixpathError(f'{name} is undefined: pred or truth is constant over the {len(pred)} archs')
+        if math.isnan(value) and name in exact:
+            raise MixpathError(f'{name} is undefined: pred or truth is constant over the {len(pred)} archs')
+        if math.isnan(value):   # e.g. kendall@top: the ranking is constant over the true top archs
+            if notes is not None: notes[name] = 'undefined on all archs'
+            out[name] = (value, value, value); continue
         with warnings.catch_warnings(), np.errstate(invalid='ignore', divide='ignore'):
             warnings.simplefilter('ignore', stats.DegenerateDataWarning)   # handled below
             res = stats.bootstrap((pred, truth), fn, paired=True, vectorized=True, n_resamples=n_boot, method=method,
@@ -183,20 +211,40 @@ def rank_report(pred: Sequence[float] | Mapping[str, float], # the ranking under
                 method: str = 'percentile', # scipy.stats.bootstrap method: 'percentile' or 'BCa'
                 confidence_level: float = 0.95,
                 name: str = 'pred', # the column name of the ranking under study
+                top: float | None = 0.1, # kendall@top: tau within this fraction of the true best archs (None: off)
+                reference: Sequence[float] | None = None, # the whole benchmark's truth, for the top pick's percentile
                ) -> RankReport:
     "Kendall, Spearman, Pearson, precision@k and recall@k with paired bootstrap CIs, for `pred` and each proxy against `truth`."
     if method not in ('percentile', 'BCa'): raise MixpathError(f"method={method!r}: use 'percentile' or 'BCa'")
     pred, truth, proxies, info = align(pred, truth, proxies)
-    fns = metric_fns(tuple(ks), len(pred), recall_factor)
+    fns = metric_fns(tuple(ks), len(pred), recall_factor, top, reference)
     kw = dict(n_boot=n_boot, seed=seed, method=method, confidence_level=confidence_level)
-    config = dict(name=name, **kw, recall_factor=recall_factor, ties='boundary ties share free top-k slots; overlap sums min(pred, true membership)', **info)
+    config = dict(name=name, **kw, recall_factor=recall_factor, top=top, n_reference=None if reference is None else len(reference), ties='boundary ties share free top-k slots; overlap sums min(pred, true membership)', **info)
     notes = {c: {} for c in (name, *proxies)}
     metrics = rank_metrics(pred, truth, fns, notes=notes[name], **kw)
     prox = {p: rank_metrics(v, truth, fns, notes=notes[p], **kw) for p, v in proxies.items()}
     if any(notes.values()): config['ci_notes'] = {c: n for c, n in notes.items() if n}
     return RankReport(len(pred), metrics, prox, tuple(ks), config)
 
+# %% ../nbs/12_ranking.ipynb #3d6405c4
+def paired_difference(a: Sequence[float], b: Sequence[float], truth: Sequence[float], metric: str = 'kendall',
+                      n_boot: int = 1000, seed: int = 0, confidence_level: float = 0.95) -> tuple[float, ...]:
+    "`(d, lo, hi, m_a, m_b)`: d = metric(a, truth) - metric(b, truth), its paired percentile bootstrap CI, both metrics."
+    fns = {'kendall': _kendall, 'spearman': _spearman}
+    if metric not in fns: raise MixpathError(f"metric={metric!r}: use 'kendall' or 'spearman'")
+    a, b, t = (_as_values(v, n) for v, n in ((a, 'a'), (b, 'b'), (truth, 'truth')))
+    f = lambda a, b, t, axis=-1: fns[metric](a, t, axis) - fns[metric](b, t, axis)
+    res = stats.bootstrap((a, b, t), f, paired=True, vectorized=True, n_resamples=n_boot, method='percentile',
+                          confidence_level=confidence_level, rng=np.random.default_rng(seed))
+    q = (1 - confidence_level) / 2; lo, hi = np.nanquantile(res.bootstrap_distribution, [q, 1 - q])
+    ma, mb = float(fns[metric](a, t)), float(fns[metric](b, t))
+    return ma - mb, float(lo), float(hi), ma, mb
+
 # %% ../nbs/12_ranking.ipynb #4f90e2a5
+def _same(a: dict, b: dict) -> bool:
+    "Equal metric dicts, NaN equal to NaN (an undefined statistic in both)."
+    return a.keys() == b.keys() and all(np.array_equal(a[k], b[k], equal_nan=True) for k in a)
+
 def compare_reports(reports: Mapping[str, RankReport], # name -> report
                     fmt: bool = True, # cells as 'value [lo, hi]' strings; False: a (metric, value/lo/hi) column MultiIndex of floats
                    ) -> pd.DataFrame:
@@ -206,7 +254,7 @@ def compare_reports(reports: Mapping[str, RankReport], # name -> report
     for name, r in reports.items(): rows[name], ns[name] = r.metrics, r.n
     for p in dict.fromkeys(p for r in reports.values() for p in r.proxies):
         have = {name: r for name, r in reports.items() if p in r.proxies}
-        same = len(have) == len(reports) and all(r.proxies[p] == next(iter(have.values())).proxies[p] for r in have.values())
+        same = len(have) == len(reports) and all(_same(r.proxies[p], next(iter(have.values())).proxies[p]) for r in have.values())
         for name, r in (list(have.items())[:1] if same else have.items()):
             rows[p if same else f'{p} ({name})'], ns[p if same else f'{p} ({name})'] = r.proxies[p], r.n
     metrics = list(dict.fromkeys(m for r in rows.values() for m in r))
