@@ -9,12 +9,14 @@ from pathlib import Path
 from typing import Any
 import pandas as pd
 import papermill as pm
-from .core import MixpathError, get_logger, write_json, atomic_write
+from .core import MixpathError, get_logger, write_json, atomic_write, to_jsonable
+from .executor import Executor, Task, as_executor
 
 log = get_logger('batch')
 
 # %% auto #0
-__all__ = ['log', 'notebook_parameters', 'parse_value', 'split_values', 'check_parameters', 'run_notebook', 'sweep']
+__all__ = ['log', 'notebook_parameters', 'parse_value', 'split_values', 'check_parameters', 'run_notebook', 'finished_run',
+           'sweep_point', 'sweep']
 
 # %% ../nbs/19_batch.ipynb #33524367
 def notebook_parameters(nb_path: str | Path) -> dict[str, Any]:
@@ -88,19 +90,39 @@ def run_notebook(nb_path: str | Path, run_dir: str | Path, params: dict[str, Any
     return {'notebook': nb_path.name, 'run_dir': str(run_dir), 'seconds': round(time.time() - t0, 1), **full, **rec}
 
 # %% ../nbs/19_batch.ipynb #f1394786
+def finished_run(nb_path: str | Path, run_dir: str | Path, params: dict[str, Any]) -> dict | None:
+    "The record `run_notebook(nb_path, run_dir, params)` returned, if `run_dir` holds that finished run; else None."
+    run_dir, params = Path(run_dir), dict(params)
+    if 'run_dir' in notebook_parameters(nb_path): params['run_dir'] = str(run_dir.resolve())
+    pj, sj = run_dir/'params.json', run_dir/'summary.json'
+    if not (pj.exists() and sj.exists() and (run_dir/'notebook.ipynb').exists()): return None
+    full = check_parameters(nb_path, params)
+    if json.loads(pj.read_text()) != json.loads(json.dumps(to_jsonable(full))): return None
+    return {'notebook': Path(nb_path).name, 'run_dir': str(run_dir), **full, **json.loads(sj.read_text())}
+
+def sweep_point(nb_path: str | Path, run_dir: str | Path, params: dict[str, Any], point: dict[str, Any]) -> dict:
+    "One sweep run as an idempotent task: its summary row (status 'ok' or 'failed'); a finished run is read, not rerun."
+    run_dir = Path(run_dir)
+    if (rec := finished_run(nb_path, run_dir, params)) is not None: return {'status': 'ok', **rec}
+    (run_dir/'summary.json').unlink(missing_ok=True)   # an older run's summary must not pass for this one's
+    try: return {'status': 'ok', **run_notebook(nb_path, run_dir, params)}
+    except MixpathError as e:
+        log.error('run %s failed: %s', run_dir.name, e)
+        return {'status': 'failed', 'error': str(e), 'run_dir': str(run_dir), **point}
+
+# %% ../nbs/19_batch.ipynb #e0bab3c4
 def sweep(nb_path: str | Path, grid: dict[str, list], root: str | Path, fixed: dict[str, Any] | None = None,
-          progress: bool = True) -> pd.DataFrame:
+          progress: bool = True, executor: Executor | str | None = None) -> pd.DataFrame:
     "Run a notebook over the product of `grid` (with `fixed` values); return and save the summary table."
-    from tqdm.auto import tqdm
-    root, fixed = Path(root), dict(fixed or {})
+    nb_path, root, fixed = Path(nb_path).resolve(), Path(root).resolve(), dict(fixed or {})
     names = list(grid)
     points = [dict(zip(names, vals)) for vals in itertools.product(*(grid[n] for n in names))]
     for p in points: check_parameters(nb_path, {**fixed, **p})   # fail before any run starts
-    rows = []
-    for i, p in enumerate(tqdm(points, desc=f'sweep {Path(nb_path).stem}', disable=not progress)):
-        d = root/(f'{i:03d}_' + '_'.join(f'{k}={v}' for k, v in p.items()).replace('/', '-'))
-        try: rows.append({'status': 'ok', **run_notebook(nb_path, d, {**fixed, **p})})
-        except MixpathError as e:
-            log.error('run %s failed: %s', d.name, e); rows.append({'status': 'failed', 'error': str(e), 'run_dir': str(d), **p})
-        df = pd.DataFrame(rows); atomic_write(root/'summary.csv', lambda f: df.to_csv(f, index=False))
-    return pd.DataFrame(rows)
+    keys = [f'{i:03d}_' + '_'.join(f'{k}={v}' for k, v in p.items()).replace('/', '-') for i, p in enumerate(points)]
+    tasks = [Task(k, sweep_point, (str(nb_path), str(root/k), {**fixed, **p}, p)) for k, p in zip(keys, points)]
+    rows = {}
+    def finished(t: Task, row: dict):   # summary.csv after each run: the finished runs, in grid order
+        rows[t.key] = row; df = pd.DataFrame([rows[k.key] for k in tasks if k.key in rows])
+        atomic_write(root/'summary.csv', lambda f: df.to_csv(f, index=False))
+    as_executor(executor).run(tasks, progress, desc=f'sweep {nb_path.stem}', on_result=finished)
+    return pd.DataFrame([rows[t.key] for t in tasks])
