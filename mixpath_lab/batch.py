@@ -9,12 +9,14 @@ from pathlib import Path
 from typing import Any
 import pandas as pd
 import papermill as pm
-from .core import MixpathError, get_logger, write_json, atomic_write
+from .core import MixpathError, get_logger, write_json, atomic_write, to_jsonable
+from .executor import Executor, Task, as_executor
 
 log = get_logger('batch')
 
 # %% auto #0
-__all__ = ['log', 'notebook_parameters', 'parse_value', 'split_values', 'check_parameters', 'run_notebook', 'check_grid', 'sweep']
+__all__ = ['log', 'notebook_parameters', 'parse_value', 'split_values', 'check_parameters', 'run_notebook', 'check_grid',
+           'finished_run', 'sweep_point', 'sweep']
 
 # %% ../nbs/19_batch.ipynb #33524367
 def notebook_parameters(nb_path: str | Path) -> dict[str, Any]:
@@ -98,11 +100,15 @@ def run_notebook(nb_path: str | Path, run_dir: str | Path, params: dict[str, Any
         else: os.environ['MIXPATH_HEADLESS'] = old
     summ = run_dir/'summary.json'
     rec = json.loads(summ.read_text()) if summ.exists() else {}
-    ran = rec.pop('config', None) or {}   # what the notebook actually ran (e.g. its smoke sizes) beats what was asked
-    full = {k: ran[k] if isinstance(ran.get(k), (int, float, str, bool)) else v for k, v in full.items()}
-    return {'notebook': nb_path.name, 'run_dir': str(run_dir), 'seconds': round(time.time() - t0, 1), **full, **rec}
+    return {**_run_record(nb_path, run_dir, full, rec), 'seconds': round(time.time() - t0, 1)}
 
-# %% ../nbs/19_batch.ipynb #f1394786
+def _run_record(nb_path: str | Path, run_dir: Path, full: dict, rec: dict) -> dict:
+    "A run's summary row: its parameters, with what the notebook actually ran (e.g. smoke sizes) over what was asked."
+    rec = dict(rec); ran = rec.pop('config', None) or {}
+    full = {k: ran[k] if isinstance(ran.get(k), (int, float, str, bool)) else v for k, v in full.items()}
+    return {'notebook': Path(nb_path).name, 'run_dir': str(run_dir), **full, **rec}
+
+# %% ../nbs/19_batch.ipynb #ca3b9ab4
 def check_grid(grid: dict[str, list], fixed: dict[str, Any]):
     "Refuse an empty grid, an axis that is not a list of distinct values, or one also given as a fixed value."
     if not grid: raise MixpathError('give at least one grid axis, e.g. -g norms=sbn,bn')
@@ -112,24 +118,45 @@ def check_grid(grid: dict[str, list], fixed: dict[str, Any]):
         if k in fixed: raise MixpathError(f'{k!r} is both a grid axis and a fixed parameter (-p {k}=...); give it once')
         _no_run_dir({k: vals})
 
+
+def finished_run(nb_path: str | Path, run_dir: str | Path, params: dict[str, Any]) -> dict | None:
+    "The record `run_notebook(nb_path, run_dir, params)` returned, if `run_dir` holds that finished run; else None."
+    run_dir, params = Path(run_dir), dict(params)
+    if 'run_dir' in notebook_parameters(nb_path): params['run_dir'] = str(run_dir.resolve())
+    pj, sj = run_dir/'params.json', run_dir/'summary.json'
+    if not (pj.exists() and sj.exists() and (run_dir/'notebook.ipynb').exists()): return None
+    full = check_parameters(nb_path, params)
+    if json.loads(pj.read_text()) != json.loads(json.dumps(to_jsonable(full))): return None
+    return _run_record(nb_path, run_dir, full, json.loads(sj.read_text()))
+
+def sweep_point(nb_path: str | Path, run_dir: str | Path, params: dict[str, Any], point: dict[str, Any]) -> dict:
+    "One sweep run as an idempotent task: its summary row (status 'ok' or 'failed'); a finished run is read, not rerun."
+    run_dir = Path(run_dir)
+    if (rec := finished_run(nb_path, run_dir, params)) is not None: return {'status': 'ok', **rec}
+    (run_dir/'summary.json').unlink(missing_ok=True)   # an older run's summary must not pass for this one's
+    try: return {'status': 'ok', **run_notebook(nb_path, run_dir, params)}
+    except MixpathError as e:
+        log.error('run %s failed: %s', run_dir.name, e)
+        return {'status': 'failed', 'error': str(e), 'run_dir': str(run_dir), **point}
+
+# %% ../nbs/19_batch.ipynb #0af3e6f5
 def sweep(nb_path: str | Path, grid: dict[str, list], root: str | Path, fixed: dict[str, Any] | None = None,
-          progress: bool = True, fresh: bool = False) -> pd.DataFrame:
+          progress: bool = True, executor: Executor | str | None = None, fresh: bool = False) -> pd.DataFrame:
     "Run a notebook over the product of `grid` (with `fixed` values); return and save the summary table."
-    from tqdm.auto import tqdm
     from mixpath_lab.search import FRESH_HINT, open_run_dir
-    root, fixed = Path(root), dict(fixed or {})
+    nb_path, root, fixed = Path(nb_path).resolve(), Path(root).resolve(), dict(fixed or {})
     _no_run_dir(fixed); check_grid(grid, fixed)
     names = list(grid)
     points = [dict(zip(names, vals)) for vals in itertools.product(*(grid[n] for n in names))]
     for p in points: check_parameters(nb_path, {**fixed, **p})   # fail before any run starts
     if not fresh and (root/'summary.csv').exists() and not (root/'config.json').exists():
         raise MixpathError(f'{root} holds the summary.csv of an earlier sweep; use another --out, or {FRESH_HINT}')
-    open_run_dir(root, {'sweep': Path(nb_path).name, 'grid': grid, 'fixed': fixed}, fresh)
-    rows = []
-    for i, p in enumerate(tqdm(points, desc=f'sweep {Path(nb_path).stem}', disable=not progress)):
-        d = root/(f'{i:03d}_' + '_'.join(f'{k}={v}' for k, v in p.items()).replace('/', '-'))
-        try: rows.append({'status': 'ok', **run_notebook(nb_path, d, {**fixed, **p})})
-        except MixpathError as e:
-            log.error('run %s failed: %s', d.name, e); rows.append({'status': 'failed', 'error': str(e), 'run_dir': str(d), **p})
-        df = pd.DataFrame(rows); atomic_write(root/'summary.csv', lambda f: df.to_csv(f, index=False))
-    return pd.DataFrame(rows)
+    open_run_dir(root, {'sweep': nb_path.name, 'grid': grid, 'fixed': fixed}, fresh)
+    keys = [f'{i:03d}_' + '_'.join(f'{k}={v}' for k, v in p.items()).replace('/', '-') for i, p in enumerate(points)]
+    tasks = [Task(k, sweep_point, (str(nb_path), str(root/k), {**fixed, **p}, p)) for k, p in zip(keys, points)]
+    rows = {}
+    def finished(t: Task, row: dict):   # summary.csv after each run: the finished runs, in grid order
+        rows[t.key] = row; df = pd.DataFrame([rows[k.key] for k in tasks if k.key in rows])
+        atomic_write(root/'summary.csv', lambda f: df.to_csv(f, index=False))
+    as_executor(executor).run(tasks, progress, desc=f'sweep {nb_path.stem}', on_result=finished)
+    return pd.DataFrame([rows[t.key] for t in tasks])

@@ -10,7 +10,7 @@ from .core import MixpathError
 
 # %% auto #0
 __all__ = ['QUICKSTART', 'PAPER', 'cmd_quickstart', 'cmd_rank', 'cmd_paper', 'cmd_table', 'cmd_run', 'cmd_sweep', 'cmd_search',
-           'cmd_train_subnet', 'build_parser', 'main']
+           'cmd_train_subnet', 'cmd_groundtruth', 'build_parser', 'main']
 
 # %% ../nbs/18_cli.ipynb #b08b39b3
 def _kv(items: list[str] | None) -> dict:
@@ -79,8 +79,10 @@ def cmd_paper(args) -> int:
     cfg = RankingConfig.from_dict(over)
     out = Path(args.out or 'runs/paper')
     print(f'paper experiment: norms {cfg.norms}, seeds {args.seeds}, {cfg.epochs} epochs each; writing {out.resolve()}')
-    table = run_paper(cfg, args.seeds, out, progress=not args.quiet, fresh=args.fresh)
+    ex = _executor(args, cpus_per_task=cfg.threads)
+    table = run_paper(cfg, args.seeds, out, progress=not args.quiet, executor=ex, fresh=args.fresh)
     print(table.to_string()); print(f'\ntable: {out/"paper_table.csv"} ({out/"paper_table.md"}), per seed: {out/"paper_runs.csv"}')
+    _show_executor(ex)
     return 0
 
 def cmd_table(args) -> int:
@@ -110,8 +112,10 @@ def cmd_sweep(args) -> int:
         grid[k.strip()] = [parse_value(x) for x in vals]
     if not grid: raise MixpathError('give at least one grid axis, e.g. -g norm=sbn,bn')
     out = Path(args.out or f'runs/sweep-{Path(args.notebook).stem}-{time.strftime("%Y%m%d-%H%M%S")}')
-    df = sweep(args.notebook, grid, out, fixed=_kv(args.param), progress=not args.quiet, fresh=args.fresh)
-    print(df.to_string()); print(f'summary: {out/"summary.csv"}')
+    ex = _executor(args)
+    df = sweep(args.notebook, grid, out, fixed=_kv(args.param), progress=not args.quiet, executor=ex,
+               fresh=args.fresh)
+    print(df.to_string()); print(f'summary: {out/"summary.csv"}'); _show_executor(ex)
     return 0 if (df.status == 'ok').all() else 1
 
 # %% ../nbs/18_cli.ipynb #19e8ed30
@@ -153,6 +157,57 @@ def cmd_train_subnet(args) -> int:
     print(json.dumps({k: v for k, v in r.items() if not isinstance(v, (list, dict))}, indent=2, default=str))
     return 0
 
+# %% ../nbs/18_cli.ipynb #312cf279
+def _add_executor_args(sp: argparse.ArgumentParser):
+    g = sp.add_argument_group('parallel tasks')
+    g.add_argument('--backend', default='local', help='local (default: one task after another here) or ray (Ray tasks)')
+    g.add_argument('--workers', type=int, help='tasks at once (ray; default: the CPUs / --cpus-per-task)')
+    g.add_argument('--address', help='join this Ray cluster (HOST:6379, or auto) instead of starting one here')
+    g.add_argument('--cpus-per-task', type=int, help='CPUs, and torch threads, of each task (ray; default 1)')
+    g.add_argument('--gpus-per-task', type=float, default=0, help='GPUs of each task (ray)')
+
+def _executor(args, cpus_per_task: int | None = None):
+    "The executor the command's options ask for (`cpus_per_task`: the default when --cpus-per-task is not given)."
+    from mixpath_lab.executor import make_executor
+    return make_executor(args.backend, args.workers, args.address, args.cpus_per_task or cpus_per_task or 1, args.gpus_per_task)
+
+def _show_executor(ex):
+    print(f'\n{ex.report()}')
+    if ex.records: print(ex.summary().to_string(index=False))
+
+# %% ../nbs/18_cli.ipynb #3773a40a
+def _fresh_subnet(supernet, arch: str):
+    "A freshly initialized subnet of `arch` (a top-level function, so Ray workers can import it)."
+    return supernet.subnet(arch, fresh=True)
+
+def _archs(spec: str, seed: int) -> list[str]:
+    "`--archs`: a count of distinct NAS-Bench-201 cells (seeded) or a file with one arch string a line."
+    from mixpath_lab.benchmarks import NB201
+    if spec.isdigit(): return NB201().sample(seed, int(spec), unique=True)
+    f = Path(spec)
+    if not f.is_file(): raise MixpathError(f'--archs {spec!r} is neither a count nor a file of arch strings (one a line)')
+    archs = [l.strip() for l in f.read_text().splitlines() if l.strip() and not l.startswith('#')]
+    if not archs: raise MixpathError(f'{f} holds no arch strings')
+    return archs
+
+# %% ../nbs/18_cli.ipynb #59c87d9f
+def cmd_groundtruth(args) -> int:
+    "Train NAS-Bench-201 cells from scratch into a ground-truth table (resumable; --backend ray: in parallel)."
+    import functools
+    from mixpath_lab.data import cifar10_splits
+    from mixpath_lab.groundtruth import GroundTruthTable, ScratchConfig, run_batch
+    from mixpath_lab.spaces import nb201
+    from mixpath_lab.supernet import Supernet
+    ex, archs, seeds = _executor(args), _archs(args.archs, args.seed), args.seeds or [args.seed]
+    parts = cifar10_splits(args.data, {'train': args.n_train, 'val': args.n_val}, seed=args.seed)
+    sup = Supernet(nb201(C=args.C, N=args.N), norm='none')
+    cfg = ScratchConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, size=args.size if args.size != 32 else None)
+    out = Path(args.out or 'runs/groundtruth.csv'); print(f'{len(archs)} cells x {len(seeds)} seed(s), {args.epochs} epoch(s) each; table {out.resolve()}')
+    acc = run_batch(archs, functools.partial(_fresh_subnet, sup), {k: parts[k] for k in ('train', 'val')}, cfg, out, seeds=seeds,
+                    space=sup.space, progress=not args.quiet, executor=ex)
+    print(f'{len(GroundTruthTable(out))} rows in {out}; mean accuracy {sum(acc.values()) / len(acc):.4f} over {len(acc)} cells')
+    _show_executor(ex); return 0
+
 # %% ../nbs/18_cli.ipynb #244e4ed7
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog='mixpath-lab', description='One-shot NAS workbench for multi-path search spaces (MixPath, Shadow BN).')
@@ -182,12 +237,22 @@ def build_parser() -> argparse.ArgumentParser:
     sp = common(sub.add_parser('paper', help=cmd_paper.__doc__), seed=False)
     sp.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2]); sp.add_argument('--data', help='CIFAR-10 folder')
     sp.add_argument('--set', action='append', metavar='NAME=VALUE', help='override a RankingConfig field'); sp.set_defaults(fn=cmd_paper)
+    _add_executor_args(sp)
+    sp = common(sub.add_parser('groundtruth', help=cmd_groundtruth.__doc__), seed=False)
+    sp.add_argument('--archs', required=True, metavar='N_or_FILE', help='a count of cells to sample, or a file of arch strings')
+    sp.add_argument('--seed', type=int, default=0, help='seeds the cell sample and the data split')
+    sp.add_argument('--seeds', type=int, nargs='+', help='one run per cell and seed (default: --seed)')
+    sp.add_argument('--data', help='CIFAR-10 folder (default: embedded subset)')
+    for name, typ, d in (('C', int, 8), ('N', int, 1), ('epochs', int, 1), ('batch-size', int, 256), ('lr', float, 0.1),
+                         ('size', int, 16), ('n-train', int, 2000), ('n-val', int, 500)):
+        sp.add_argument(f'--{name}', type=typ, default=d, help=f'default {d}')
+    _add_executor_args(sp); sp.set_defaults(fn=cmd_groundtruth)
     sp = sub.add_parser('table', help=cmd_table.__doc__); sp.add_argument('dirs', nargs='+', help='paper run directories')
     sp.add_argument('--out', help='also write paper_table.{md,csv} and paper_runs.csv here'); sp.set_defaults(fn=cmd_table)
     for name, fn in (('run', cmd_run), ('sweep', cmd_sweep)):
         sp = sub.add_parser(name, help=fn.__doc__); sp.add_argument('notebook', help='e.g. nbs/runs/ranking.ipynb')
         sp.add_argument('-p', '--param', action='append', metavar='NAME=VALUE', help='notebook parameter')
-        if name == 'sweep': sp.add_argument('-g', '--grid', action='append', metavar='NAME=V1,V2', help='grid axis')
+        if name == 'sweep': sp.add_argument('-g', '--grid', action='append', metavar='NAME=V1,V2', help='grid axis'); _add_executor_args(sp)
         common(sp, seed=False); sp.set_defaults(fn=fn)
     return p
 

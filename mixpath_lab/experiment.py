@@ -21,6 +21,7 @@ from .evaluate import Evaluator
 from .ranking import rank_report, compare_reports, RankReport
 from .benchmarks import NB201, nb201_column
 from .cost import CostModel
+from .executor import Executor, Task, as_executor
 
 log = get_logger('experiment')
 
@@ -459,18 +460,28 @@ def write_paper_tables(runs: pd.DataFrame, out: str | Path) -> pd.DataFrame:
     atomic_write(out/'paper_table.md', lambda f: f.write_text(paper_markdown(runs)))
     return table
 
+def _paper_seed(cfg: RankingConfig, seed: int, out: str, progress: bool = True) -> list[dict]:
+    "One seed of `run_paper` as an idempotent task: its rows (metrics with CIs per ranking); a finished seed is read, not rerun."
+    c, d = RankingConfig(**{**cfg.to_dict(), 'seed': int(seed)}), Path(out)/f'seed{seed}'
+    done = (d/'summary.json').exists() and json.loads((d/'config.json').read_text()) == {'experiment': 'ranking', **c.to_dict()}
+    reports = ({n: RankReport.load(d/f'rank_{arm_slug(n)}.json') for n in json.loads((d/'summary.json').read_text())['kendall']}
+               if done else run_ranking(c, d, progress)['reports'])
+    base = next(iter(reports.values())).proxies
+    return [{'seed': seed, 'ranking': name, **_ci_columns(m)}
+            for name, m in [*((n, r.metrics) for n, r in reports.items()), *((f'{p} (proxy)', v) for p, v in base.items())]]
+
 def run_paper(cfg: RankingConfig, seeds: Sequence[int], out: str | Path, progress: bool = True,
-              fresh: bool = False) -> pd.DataFrame:
-    "`run_ranking` for each seed (norms and settings from `cfg`), then a mean/std table over seeds; `fresh` moves `out` aside."
+              executor: Executor | str | None = None, fresh: bool = False) -> pd.DataFrame:
+    "`run_ranking` for each seed (settings from `cfg`), then a mean/std table over seeds; `fresh` moves `out` aside."
     from mixpath_lab.search import move_aside
-    out, rows = Path(out), []
+    ex, out = as_executor(executor), Path(out).resolve()
     if fresh: move_aside(out)
-    for seed in seeds:
-        c = RankingConfig(**{**cfg.to_dict(), 'seed': int(seed)})
-        res = run_ranking(c, out/f'seed{seed}', progress)
-        base = next(iter(res['reports'].values())).proxies
-        for name, m in [*((n, r.metrics) for n, r in res['reports'].items()), *((f'{p} (proxy)', v) for p, v in base.items())]:
-            rows.append({'seed': seed, 'ranking': name, **_ci_columns(m)})
+    if ex.threads and cfg.threads and cfg.threads > ex.threads:
+        raise MixpathError(f'RankingConfig.threads={cfg.threads} but each task gets {ex.threads} CPU(s): '
+                           f'pass --cpus-per-task {cfg.threads} (cpus_per_task=) or --set threads={ex.threads}')
+    local = ex.backend == 'local'   # seeds elsewhere: one bar over the seeds instead of each training's
+    tasks = [Task(f'seed{s}', _paper_seed, (cfg, int(s), str(out), progress and local)) for s in seeds]
+    rows = [r for seed_rows in ex.run(tasks, progress and not local, desc='paper seeds') for r in seed_rows]
     return write_paper_tables(pd.DataFrame(rows), out)
 
 # %% ../nbs/16_experiment.ipynb #06707471

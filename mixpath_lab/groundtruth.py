@@ -19,10 +19,11 @@ from tqdm.auto import tqdm
 from fastcore.basics import patch
 from .core import MixpathError, atomic_write, get_logger, to_jsonable
 from .data import Batches
+from .executor import Executor, Task, as_executor
 
 # %% auto #0
 __all__ = ['COLUMNS', 'ScratchConfig', 'data_fingerprint', 'run_config', 'config_hash', 'train_from_scratch', 'evaluate_model',
-           'GroundTruthTable', 'run_batch']
+           'GroundTruthTable', 'scratch_task', 'run_batch']
 
 # %% ../nbs/13_groundtruth.ipynb #9e70f721
 @dataclass(frozen=True)
@@ -189,6 +190,17 @@ def add(self: GroundTruthTable, arch_str: str, config: Mapping | Any, result: Ma
         rows[key] = row; _write_rows(self.path, rows.values())
     return _parse({k: _cell(k, row.get(k)) for k in COLUMNS})
 
+# %% ../nbs/13_groundtruth.ipynb #65937ae8
+def scratch_task(table: str | Path, # the results table's CSV (absolute when workers run elsewhere)
+                 arch: str, model_fn: Callable[[str], nn.Module], data: Mapping, config: ScratchConfig, seed: int,
+                 run_cfg: Mapping, # `run_config(config, data, seed)`, computed once by the caller
+                 device: str | torch.device = 'cpu') -> dict | None:
+    "One from-scratch run as an idempotent task: train and store `arch` unless `table` has it; the result (None: had it)."
+    tab = GroundTruthTable(table)
+    if tab.get(arch, run_cfg) is not None: return None
+    res = train_from_scratch(model_fn, arch, data, config, seed, device=device)
+    tab.add(arch, run_cfg, res, if_exists='keep'); return res
+
 # %% ../nbs/13_groundtruth.ipynb #f8cdbae0
 def run_batch(archs: Sequence[Any], # arch strings (or `Arch`es with `space`)
               model_fn: Callable[[str], nn.Module], # arch string -> fresh model
@@ -199,6 +211,7 @@ def run_batch(archs: Sequence[Any], # arch strings (or `Arch`es with `space`)
               space=None, # canonicalizes arch keys (space.encode) when given
               on_result: Callable[[str, int, dict], None] | None = None, # called after each stored run
               device: str | torch.device = 'cpu', progress: bool = True,
+              executor: Executor | str | None = None, # where the runs go (`mixpath_lab.executor`; None: this process)
              ) -> dict[str, float]:
     "Train the missing (arch, seed) runs from scratch into `table`; mean accuracy over `seeds` per arch."
     table = table if isinstance(table, GroundTruthTable) else GroundTruthTable(table)
@@ -206,10 +219,11 @@ def run_batch(archs: Sequence[Any], # arch strings (or `Arch`es with `space`)
     cfgs = {s: run_config(config, data, s) for s in seeds}
     todo = [(a, s) for s in seeds for a in table.missing(keys, cfgs[s])]
     get_logger('groundtruth').info('%d of %d runs already in %s; training %d', len(keys) * len(cfgs) - len(todo), len(keys) * len(cfgs), table.path, len(todo))
-    for a, s in tqdm(todo, desc='from scratch', disable=not progress):
-        res = train_from_scratch(model_fn, a, data, config, s, device=device)
-        table.add(a, cfgs[s], res, if_exists='keep')
-        if on_result is not None: on_result(a, s, res)
+    path = str(table.path.resolve())   # absolute: workers elsewhere write the same file
+    tasks = [Task(f'{a} seed {s}', scratch_task, (path, a, model_fn, data, config, s, cfgs[s], device)) for a, s in todo]
+    def stored(t: Task, res: dict | None):
+        if res is not None and on_result is not None: on_result(t.args[1], t.args[5], res)
+    as_executor(executor).run(tasks, progress, desc='from scratch', on_result=stored)
     rows = table.rows()
     return {a: float(np.mean([rows[(a, config_hash(c))]['accuracy'] for c in cfgs.values()])) for a in keys}
 

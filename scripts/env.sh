@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Create or reuse .venv with the pinned stack and mixpath_lab in editable mode.
+# Create or reuse .venv with the pinned stack and mixpath_lab in editable mode (with the dev and ray extras).
 # Re-installs only when requirements.lock, settings.ini or setup.py changed since the last install.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +12,6 @@ fi
 echo "[env] setting up .venv (pinned stack from requirements.lock; first run takes a few minutes)" >&2
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip >&2
-.venv/bin/python -m pip install --quiet -c requirements.lock -e ".[dev]" >&2
+.venv/bin/python -m pip install --quiet -c requirements.lock -e ".[dev,ray]" >&2
 echo "$want" > "$stamp"
 echo "[env] ready: .venv ($(.venv/bin/python -c 'import torch; print("torch", torch.__version__)'))" >&2
