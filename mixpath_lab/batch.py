@@ -108,7 +108,7 @@ def _run_record(nb_path: str | Path, run_dir: Path, full: dict, rec: dict) -> di
     full = {k: ran[k] if isinstance(ran.get(k), (int, float, str, bool)) else v for k, v in full.items()}
     return {'notebook': Path(nb_path).name, 'run_dir': str(run_dir), **full, **rec}
 
-# %% ../nbs/19_batch.ipynb #ca3b9ab4
+# %% ../nbs/19_batch.ipynb #5e810a33
 def check_grid(grid: dict[str, list], fixed: dict[str, Any]):
     "Refuse an empty grid, an axis that is not a list of distinct values, or one also given as a fixed value."
     if not grid: raise MixpathError('give at least one grid axis, e.g. -g norms=sbn,bn')
@@ -139,7 +139,7 @@ def sweep_point(nb_path: str | Path, run_dir: str | Path, params: dict[str, Any]
         log.error('run %s failed: %s', run_dir.name, e)
         return {'status': 'failed', 'error': str(e), 'run_dir': str(run_dir), **point}
 
-# %% ../nbs/19_batch.ipynb #0af3e6f5
+# %% ../nbs/19_batch.ipynb #7d354eda
 def sweep(nb_path: str | Path, grid: dict[str, list], root: str | Path, fixed: dict[str, Any] | None = None,
           progress: bool = True, executor: Executor | str | None = None, fresh: bool = False) -> pd.DataFrame:
     "Run a notebook over the product of `grid` (with `fixed` values); return and save the summary table."
