@@ -215,11 +215,15 @@ def _release_all():
 
 # %% ../nbs/00_core.ipynb #e8c9c5ca
 def locks_run_dir(f):
-    "Decorator: hold the `RunLock` of the call's `run_dir` argument while `f` runs (rank 0 only under torchrun)."
+    "Decorator: hold the `RunLock` of the call's `run_dir` while `f` runs (rank 0 only); an unused new dir goes."
     sig = inspect.signature(f)
     @functools.wraps(f)
     def _locked(*args, **kwargs):
         rd = sig.bind(*args, **kwargs).arguments.get('run_dir')
         if rd is None or os.environ.get('RANK', '0') != '0': return f(*args, **kwargs)
-        with RunLock(getattr(rd, 'path', rd)): return f(*args, **kwargs)
+        d = Path(getattr(rd, 'path', rd)); new = not d.exists()
+        try:
+            with RunLock(d): return f(*args, **kwargs)
+        finally:   # a call refused before it wrote anything leaves no directory behind
+            if new and d.is_dir() and not any(d.iterdir()): d.rmdir()
     return _locked
