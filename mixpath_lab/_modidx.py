@@ -897,6 +897,7 @@ d = { 'settings': { 'branch': 'main',
                                       'mixpath_lab.zerocost.naswot': ('zerocost.html#naswot', 'mixpath_lab/zerocost.py'),
                                       'mixpath_lab.zerocost.naswot_kernel': ('zerocost.html#naswot_kernel', 'mixpath_lab/zerocost.py'),
                                       'mixpath_lab.zerocost.proxy_batch': ('zerocost.html#proxy_batch', 'mixpath_lab/zerocost.py'),
+                                      'mixpath_lab.zerocost.proxy_markdown': ('zerocost.html#proxy_markdown', 'mixpath_lab/zerocost.py'),
                                       'mixpath_lab.zerocost.proxy_study': ('zerocost.html#proxy_study', 'mixpath_lab/zerocost.py'),
                                       'mixpath_lab.zerocost.snip': ('zerocost.html#snip', 'mixpath_lab/zerocost.py'),
                                       'mixpath_lab.zerocost.synflow': ('zerocost.html#synflow', 'mixpath_lab/zerocost.py')}}}
