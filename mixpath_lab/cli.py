@@ -48,6 +48,9 @@ def _show(res: dict):
     s = res['summary']
     print('\nRank correlation with NAS-Bench-201 (CIFAR-10, 200 epochs), 95% bootstrap CIs:')
     print(res['comparison'].to_string())
+    if s.get('verdict'):
+        print(f"\nSupernet vs training-free proxies (free proxies took {s['free_proxy_s']:.0f} s):")
+        print('\n'.join(s['verdict']))
     if 'magnitudes' in res and res['magnitudes'] is not None:
         print('\nNode-sum RMS per active-path count k, relative to k = 1 (mean over cells and nodes):')
         print(res['magnitudes'].to_string())

@@ -14,7 +14,7 @@ from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['get_logger', 'MixpathError', 'as_rng', 'os_write_error', 'writing', 'atomic_write', 'to_jsonable', 'write_json',
-           'read_json', 'read_jsonl', 'RunDir', 'RunLock', 'locks_run_dir']
+           'read_json', 'read_jsonl', 'RunDir', 'RunLock', 'locks_run_dir', 'lock_kept']
 
 # %% ../nbs/00_core.ipynb #1fc7315f
 def get_logger(name: str = 'mixpath_lab') -> logging.Logger:
@@ -227,3 +227,13 @@ def locks_run_dir(f):
         finally:   # a call refused before it wrote anything leaves no directory behind
             if new and d.is_dir() and not any(d.iterdir()): d.rmdir()
     return _locked
+
+# %% ../nbs/00_core.ipynb #44e649ea
+@contextmanager
+def lock_kept(path: str | Path):
+    "Keep this process's lock of run directory `path` on the path across a rename of the directory."
+    key = os.path.realpath(RunLock(path).file); depth = _HELD[key][1] if key in _HELD else 0
+    if depth: _HELD[key][1] = 1; RunLock(path).release()
+    try: yield
+    finally:
+        for _ in range(depth): RunLock(path).acquire()

@@ -22,6 +22,7 @@ from .ranking import rank_report, compare_reports, RankReport
 from .benchmarks import NB201, nb201_column
 from .cost import CostModel
 from .executor import Executor, Task, as_executor
+from .zerocost import free_proxy, free_proxy_scores, free_proxy_verdict, hybrid_scores, proxy_batch
 
 log = get_logger('experiment')
 
@@ -92,11 +93,23 @@ class RankingConfig:
     dataset: str = 'cifar10'         # ground-truth dataset of the benchmark
     truth_epochs: int = 200          # ground-truth schedule: 200 or 12 epochs
     n_boot: int = 1000               # bootstrap resamples of the CIs
+    free_proxies: tuple = ('synflow', 'naswot', 'snip', 'grad_norm')   # training-free proxies scored on every cell
+    hybrid_proxy: str | None = 'synflow'  # free proxy whose rank each supernet's is averaged with (None: no hybrid)
+    proxy_batch: int = 64            # training images in the free proxies' minibatch
     seed: int = 0
     threads: int | None = None       # torch CPU threads (None: leave as is)
 
-    def __post_init__(self): self._validate()
-    def to_dict(self) -> dict: return {**asdict(self), 'norms': list(self.norms)}
+    def __post_init__(self):
+        if isinstance(self.free_proxies, str): self.free_proxies = [p.strip() for p in self.free_proxies.split(',') if p.strip()]
+        self._validate()
+        self.free_proxies = tuple(self.free_proxies); [free_proxy(p) for p in self.free_proxies]
+        if self.hybrid_proxy not in (None, 'params', 'flops', *self.free_proxies):
+            raise MixpathError(f'RankingConfig.hybrid_proxy={self.hybrid_proxy!r}: name one of free_proxies, params, '
+                               "flops or None, e.g. hybrid_proxy='synflow'")
+        if not 2 <= self.proxy_batch <= self.n_train:
+            raise MixpathError(f'RankingConfig.proxy_batch must be in 2..n_train, got {self.proxy_batch}; e.g. proxy_batch=64')
+    def to_dict(self) -> dict:
+        return {**asdict(self), 'norms': list(self.norms), 'free_proxies': list(self.free_proxies)}
     @classmethod
     def from_dict(cls, d: dict) -> RankingConfig:
         unknown = sorted(set(d) - {f.name for f in fields(cls)})
@@ -295,6 +308,14 @@ def run_ranking(cfg: RankingConfig, run_dir: str | Path, progress: bool = True, 
     cells = ranking_cells(cfg, bench)
     table = cell_costs(cells)
     table['truth'] = [bench.query(s, cfg.dataset, cfg.truth_epochs) for s in cells]
+    t_free, free = time.time(), ['params', 'flops', *cfg.free_proxies]   # the training-free rankings
+    if cfg.free_proxies:
+        x, y = proxy_batch(batches['train'], cfg.proxy_batch, cfg.seed)
+        zc = free_proxy_scores(nb201(C=cfg.C, N=cfg.N), cells, x, y, cfg.free_proxies, cfg.seed, progress)
+        table[list(cfg.free_proxies)] = zc[list(cfg.free_proxies)].to_numpy()
+    free_s, ref = round(time.time() - t_free, 1), bench.table[nb201_column(cfg.dataset, cfg.truth_epochs)].to_numpy()
+    rank = lambda n: rank_report(table[n].values, table['truth'].values, proxies={p: table[p].values for p in free},
+                                 ks=_top_k(len(cells)), n_boot=cfg.n_boot, seed=cfg.seed, name=n, reference=ref)
     reports, timings, nets, histories = {}, {}, {}, {}
     for norm in cfg.norms:
         t1 = time.time()
@@ -306,19 +327,23 @@ def run_ranking(cfg: RankingConfig, run_dir: str | Path, progress: bool = True, 
         for col in accs.columns[1:]:
             name = f'{norm}' if col == 'acc_recal' else f'{norm} (inherited)'
             table[name] = accs[col].values
-            reports[name] = rank_report(table[name].values, table['truth'].values,
-                                        proxies={'params': table['params'].values, 'flops': table['flops'].values},
-                                        ks=_top_k(len(cells)), n_boot=cfg.n_boot, seed=cfg.seed, name=name)
-            reports[name].config['settings'] = data_settings(cfg, norm)
+            reports[name] = rank(name); reports[name].config['settings'] = data_settings(cfg, norm)
             reports[name].save(rd.file(f'rank_{arm_slug(name)}.json'))
+        if cfg.hybrid_proxy:   # the recalibrated ranking blended with the configured proxy (not chosen on these cells)
+            h = f'{norm} + {cfg.hybrid_proxy} (hybrid)'
+            table[h] = hybrid_scores(table[norm].values, table[cfg.hybrid_proxy].values); reports[h] = rank(h)
+            reports[h].save(rd.file(f'rank_{arm_slug(h)}.json'))
         atomic_write(rd.file('cells.csv'), lambda f: table.to_csv(f, index=False))
     comp = compare_reports(reports)
+    verdict = [free_proxy_verdict(n, table[n].values, table['truth'].values, {p: table[p].values for p in free},
+                                  cfg.n_boot, cfg.seed) for n in reports if not n.endswith('(hybrid)')]
     atomic_write(rd.file('comparison.csv'), lambda f: comp.to_csv(f))
     if len(tracking := tracking_table(histories)): atomic_write(rd.file('tracking.csv'), lambda f: tracking.to_csv(f, index=False))
     summary = {'run_dir': str(rd.path), 'n_cells': len(cells), 'seconds': round(time.time() - t0, 1), 'timings': timings,
                'kendall': {n: r.metrics['kendall'] for n, r in reports.items()},
                'spearman': {n: r.metrics['spearman'] for n, r in reports.items()},
-               'params_kendall': next(iter(reports.values())).proxies['params']['kendall'], 'config': cfg.to_dict()}
+               'params_kendall': next(iter(reports.values())).proxies['params']['kendall'], 'free_proxy_s': free_s,
+               'verdict': verdict, 'config': cfg.to_dict()}
     write_json(rd.file('summary.json'), summary)
     return {'summary': summary, 'reports': reports, 'table': table, 'comparison': comp, 'run_dir': rd,
             'nets': nets, 'histories': histories, 'batches': batches, 'cells': cells}
@@ -367,7 +392,8 @@ def write_report(res: dict, path: str | Path, magnitudes: pd.DataFrame | None = 
         export_figures(figs, figures_dir)
     s = res['summary']
     head = (f"<h1>mixpath_lab ranking report</h1><p>{s['n_cells']} NAS-Bench-201 cells, run directory <code>{s['run_dir']}</code>, "
-            f"{s['seconds']:.0f} s.</p>" + res['comparison'].to_html())
+            f"{s['seconds']:.0f} s.</p>" + ''.join(f'<p><b>{v}</b></p>' for v in s.get('verdict', ()))
+            + res['comparison'].to_html())
     body = ''.join(f.to_html(full_html=False, include_plotlyjs=(i == 0)) for i, f in enumerate(figs.values()))
     html = f'<!doctype html><html><head><meta charset="utf-8"><title>mixpath_lab report</title></head><body>{head}{body}</body></html>'
     return atomic_write(path, lambda f: f.write_text(html))

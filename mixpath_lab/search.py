@@ -21,7 +21,7 @@ from pymoo.core.sampling import Sampling
 from pymoo.core.termination import NoTermination
 from pymoo.indicators.hv import HV
 from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
-from .core import MixpathError, RunDir, as_rng, get_logger, to_jsonable, write_json
+from .core import MixpathError, RunDir, as_rng, lock_kept, get_logger, to_jsonable, write_json
 from .spaces import Arch, Space
 
 _log = get_logger('search')
@@ -101,7 +101,8 @@ def move_aside(path: str | Path) -> Path | None:
     if not path.exists(): return None
     stamp, i = time.strftime('%Y%m%d-%H%M%S'), 0
     while (dest := path.with_name(f'{path.name}.old-{stamp}' + (f'-{i}' if i else ''))).exists(): i += 1
-    path.rename(dest); _log.warning('moved the old run %s aside to %s', path, dest); return dest
+    with lock_kept(path): path.rename(dest)   # a lock this process holds stays with the path
+    _log.warning('moved the old run %s aside to %s', path, dest); return dest
 
 def open_run_dir(path: str | Path, config: dict, fresh: bool = False) -> RunDir:
     "A `RunDir` for `config`; a directory written with other settings is refused, or moved aside first when `fresh`."
