@@ -122,7 +122,8 @@ def _end_line(f: Path):
 class RunDir:
     "A run directory: config.json, history.jsonl, checkpoints/, figures/."
     def __init__(self, path: str | Path, config: dict | None = None):
-        self.path = Path(path); self.path.mkdir(parents=True, exist_ok=True)
+        self.path = Path(path)
+        with writing(self.path): self.path.mkdir(parents=True, exist_ok=True)
         if config is not None: self.write_config(config)
 
     def write_config(self, config: dict):
@@ -134,7 +135,9 @@ class RunDir:
     @property
     def config(self) -> dict: return read_json(self.path/'config.json')
     def file(self, *parts: str) -> Path:
-        p = self.path.joinpath(*parts); p.parent.mkdir(parents=True, exist_ok=True); return p
+        p = self.path.joinpath(*parts)
+        with writing(p): p.parent.mkdir(parents=True, exist_ok=True)
+        return p
     def log(self, record: dict):
         "Append one history record (a JSON line)."
         f = self.path/'history.jsonl'

@@ -299,6 +299,7 @@ def write_report(res: dict, path: str | Path, magnitudes: pd.DataFrame | None = 
     html = f'<!doctype html><html><head><meta charset="utf-8"><title>mixpath_lab report</title></head><body>{head}{body}</body></html>'
     return atomic_write(path, lambda f: f.write_text(html))
 
+@locks_run_dir
 def run_report(cfg: RankingConfig, run_dir: str | Path, progress: bool = True, track: Sequence[int] = ()) -> dict:
     "`run_ranking`, then the path-count magnitudes and `report.html`."
     res = run_ranking(cfg, run_dir, progress, track=track)
