@@ -175,6 +175,7 @@ def acquire(self: RunLock) -> RunLock:
     "Take the lock (again, if this process holds it); a clear error if another process holds it."
     key = os.path.realpath(self.file)
     if key in _HELD: _HELD[key][1] += 1; return self
+    made = not self.dir.exists()
     with writing(self.file):
         self.dir.mkdir(parents=True, exist_ok=True); fd = os.open(self.file, os.O_RDWR | os.O_CREAT, 0o666)
     try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -185,7 +186,7 @@ def acquire(self: RunLock) -> RunLock:
     if os.fstat(fd).st_ino != _inode(self.file): os.close(fd); return self.acquire()
     try: self._take(fd)
     except BaseException: os.close(fd); raise
-    _HELD[key] = [fd, 1]; return self
+    _HELD[key] = [fd, 1, made]; return self
 
 # %% ../nbs/00_core.ipynb #6e4462c2
 @patch
@@ -201,15 +202,16 @@ def _take(self: RunLock, fd: int):
 
 @patch
 def release(self: RunLock):
-    "Drop one hold; the last removes `.lock` and frees the lock."
+    "Drop one hold; the last removes `.lock` (and the directory if the lock made it and it stayed empty)."
     key = os.path.realpath(self.file)
     if key not in _HELD: return
     _HELD[key][1] -= 1
     if _HELD[key][1] > 0: return
-    fd = _HELD.pop(key)[0]
+    fd, _, made = _HELD.pop(key)
     try:
         if _inode(self.file) == os.fstat(fd).st_ino: self.file.unlink()
-    except OSError: pass   # a read-only or moved directory: the lock still goes with the descriptor
+        if made: self.dir.rmdir()
+    except OSError: pass   # not empty, read-only or moved: the lock still goes with the descriptor
     finally: os.close(fd)
 
 @atexit.register
