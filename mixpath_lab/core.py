@@ -122,7 +122,8 @@ def _end_line(f: Path):
 class RunDir:
     "A run directory: config.json, history.jsonl, checkpoints/, figures/."
     def __init__(self, path: str | Path, config: dict | None = None):
-        self.path = Path(path); self.path.mkdir(parents=True, exist_ok=True)
+        self.path = Path(path)
+        with writing(self.path): self.path.mkdir(parents=True, exist_ok=True)
         if config is not None: self.write_config(config)
 
     def write_config(self, config: dict):
@@ -134,7 +135,9 @@ class RunDir:
     @property
     def config(self) -> dict: return read_json(self.path/'config.json')
     def file(self, *parts: str) -> Path:
-        p = self.path.joinpath(*parts); p.parent.mkdir(parents=True, exist_ok=True); return p
+        p = self.path.joinpath(*parts)
+        with writing(p): p.parent.mkdir(parents=True, exist_ok=True)
+        return p
     def log(self, record: dict):
         "Append one history record (a JSON line)."
         f = self.path/'history.jsonl'
@@ -172,6 +175,7 @@ def acquire(self: RunLock) -> RunLock:
     "Take the lock (again, if this process holds it); a clear error if another process holds it."
     key = os.path.realpath(self.file)
     if key in _HELD: _HELD[key][1] += 1; return self
+    made = not self.dir.exists()
     with writing(self.file):
         self.dir.mkdir(parents=True, exist_ok=True); fd = os.open(self.file, os.O_RDWR | os.O_CREAT, 0o666)
     try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -182,7 +186,7 @@ def acquire(self: RunLock) -> RunLock:
     if os.fstat(fd).st_ino != _inode(self.file): os.close(fd); return self.acquire()
     try: self._take(fd)
     except BaseException: os.close(fd); raise
-    _HELD[key] = [fd, 1]; return self
+    _HELD[key] = [fd, 1, made]; return self
 
 # %% ../nbs/00_core.ipynb #6e4462c2
 @patch
@@ -198,15 +202,16 @@ def _take(self: RunLock, fd: int):
 
 @patch
 def release(self: RunLock):
-    "Drop one hold; the last removes `.lock` and frees the lock."
+    "Drop one hold; the last removes `.lock` (and the directory if the lock made it and it stayed empty)."
     key = os.path.realpath(self.file)
     if key not in _HELD: return
     _HELD[key][1] -= 1
     if _HELD[key][1] > 0: return
-    fd = _HELD.pop(key)[0]
+    fd, _, made = _HELD.pop(key)
     try:
         if _inode(self.file) == os.fstat(fd).st_ino: self.file.unlink()
-    except OSError: pass   # a read-only or moved directory: the lock still goes with the descriptor
+        if made: self.dir.rmdir()
+    except OSError: pass   # not empty, read-only or moved: the lock still goes with the descriptor
     finally: os.close(fd)
 
 @atexit.register
@@ -215,17 +220,13 @@ def _release_all():
 
 # %% ../nbs/00_core.ipynb #e8c9c5ca
 def locks_run_dir(f):
-    "Decorator: hold the `RunLock` of the call's `run_dir` while `f` runs (rank 0 only); an unused new dir goes."
+    "Decorator: hold the `RunLock` of the call's `run_dir` argument while `f` runs (rank 0 only under torchrun)."
     sig = inspect.signature(f)
     @functools.wraps(f)
     def _locked(*args, **kwargs):
         rd = sig.bind(*args, **kwargs).arguments.get('run_dir')
         if rd is None or os.environ.get('RANK', '0') != '0': return f(*args, **kwargs)
-        d = Path(getattr(rd, 'path', rd)); new = not d.exists()
-        try:
-            with RunLock(d): return f(*args, **kwargs)
-        finally:   # a call refused before it wrote anything leaves no directory behind
-            if new and d.is_dir() and not any(d.iterdir()): d.rmdir()
+        with RunLock(getattr(rd, 'path', rd)): return f(*args, **kwargs)
     return _locked
 
 # %% ../nbs/00_core.ipynb #44e649ea

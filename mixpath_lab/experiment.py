@@ -398,6 +398,7 @@ def write_report(res: dict, path: str | Path, magnitudes: pd.DataFrame | None = 
     html = f'<!doctype html><html><head><meta charset="utf-8"><title>mixpath_lab report</title></head><body>{head}{body}</body></html>'
     return atomic_write(path, lambda f: f.write_text(html))
 
+@locks_run_dir
 def run_report(cfg: RankingConfig, run_dir: str | Path, progress: bool = True, track: Sequence[int] = (),
                fresh: bool = False) -> dict:
     "`run_ranking`, then the path-count magnitudes and `report.html`."
