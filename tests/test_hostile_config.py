@@ -16,7 +16,7 @@ TOY = dict(n_train=512, n_recal=256, n_val=256, batch_size=128, n_archs=6, epoch
 
 def toy_set(**over) -> list[str]:
     "`--set` arguments of the toy config, with `over` replacing or adding settings (values as typed on a command line)."
-    d = {**{k: v for k, v in TOY.items() if k != 'norms'}, 'norms': 'sbn', **over}
+    d = {**{k: v for k, v in TOY.items() if k != 'norms'}, 'norms': "['sbn']", **over}
     return [a for k, v in d.items() for a in ('--set', f'{k}={v}')]
 
 
