@@ -190,14 +190,14 @@ def accuracy(self: Search, arch: Arch) -> float:
 # %% ../nbs/14_search.ipynb #49754ab1
 @patch
 def cost_range(self: Search) -> tuple[float, float]:
-    "Cost of the cheapest and the most expensive arch, one choice point at a time (exact for costs that add up over layers)."
-    seen, out = {}, []
-    cost = lambda g: seen.setdefault(k := tuple(g), float(self.cost(self.codec.decode(k))))
-    for pick in (np.argmin, np.argmax):
-        g = [0] * len(self.codec.n_options)
-        for i, n in enumerate(self.codec.n_options): g[i] = int(pick([cost(g[:i] + [v] + g[i + 1:]) for v in range(n)]))
-        out.append(cost(g))
-    return out[0], out[1]
+    "Costs of the cheapest and the most expensive arch, each choice point varied alone (exact for costs adding up over layers)."
+    cost = lambda g: float(self.cost(self.codec.decode(g)))
+    base = [0] * len(self.codec.n_options); c0 = cost(base)
+    alike = getattr(self.space, 'same_cost_points', False)   # NB201: every edge of a cell costs the same: one edge tells all
+    deltas = [[cost(base[:i] + [v] + base[i + 1:]) - c0 if v else 0.0 for v in range(n)]
+              for i, n in enumerate(self.codec.n_options[:1] if alike else self.codec.n_options)] * (len(base) if alike else 1)
+    lo, hi = ([int(pick(d)) for d in deltas] for pick in (np.argmin, np.argmax))
+    return cost(lo), cost(hi)
 
 # %% ../nbs/14_search.ipynb #c57255a2
 @patch
@@ -211,12 +211,13 @@ def _check_settings(self: Search):
     c = self.cost_limit
     if isinstance(c, bool) or not isinstance(c, (int, float, np.number)) or not math.isfinite(c):
         raise MixpathError(f'cost_limit must be a finite number or None, got {c!r}; e.g. cost_limit=60')
-    try: lo, hi = self.cost_range()
+    try:
+        if self.cost(self.codec.decode([0] * len(self.space))) <= c: return   # one arch within the limit settles it
+        lo, hi = self.cost_range()
     except Exception as e:   # a cost defined on some archs only (a lookup table): checked as archs come
         _log.warning('cannot check cost_limit up front (%s: %s)', type(e).__name__, e); return
     if c < lo: raise MixpathError(f'cost_limit={c:g} is below the cheapest arch of {self.space.name} (cost {lo:.4g}); '
                                   f'choose a limit between {lo:.4g} and {hi:.4g} (the most expensive arch)')
-    if c >= hi: _log.warning('cost_limit=%g is above the most expensive arch (cost %.4g): it constrains nothing', c, hi)
 
 # %% ../nbs/14_search.ipynb #9ebbd6b8
 @patch

@@ -80,6 +80,7 @@ class ChoicePoint:
 # %% ../nbs/04_spaces.ipynb #f0215b39
 class Space:
     "A search space: choice points plus sampling, validation, enumeration and an exact string form."
+    same_cost_points = False   # True when an option costs the same at every choice point (searches use it to bound costs)
     def __init__(self, name: str, points: Sequence[ChoicePoint]):
         self.name, self.points = name, tuple(points)
         if not self.points: raise MixpathError(f'space {name!r} has no choice points')
@@ -187,6 +188,7 @@ NB201_EDGES = ((0, 1), (0, 2), (1, 2), (0, 3), (1, 3), (2, 3))  # (from, to) in 
 
 class NB201Space(Space):
     "The NAS-Bench-201 cell space, with the benchmark's arch strings as its string form."
+    same_cost_points = True   # every edge of a cell sees the same channels and resolution
     def __init__(self, C: int = 16, N: int = 5, n_classes: int = 10):
         super().__init__('nb201', [ChoicePoint(f'edge{i}->{j}', NB201_OPS, m=1) for i, j in NB201_EDGES])
         self.C, self.N, self.n_classes = C, N, n_classes
