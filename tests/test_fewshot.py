@@ -1,18 +1,10 @@
 "Few-shot NAS as an arm of a ranking run, from the command line: split, train the parts, rank, resume, search, export."
-import json, subprocess, sys
-from pathlib import Path
+import json
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-TOY = ['--set', 'n_train=512', '--set', 'n_recal=256', '--set', 'n_val=256', '--set', 'batch_size=128', '--set', 'n_archs=6',
-       '--set', 'epochs=1', '--set', 'steps_per_epoch=2', '--set', 'n_recal_batches=1', '--set', 'n_boot=50', '--set', 'C=8']
-ARM = "sbn+fewshot(point=0, epochs=1)"
+from test_workflow import TOY, cli   # the same toy settings and CLI runner as the workflow test
 
-def cli(*args):
-    r = subprocess.run([sys.executable, '-m', 'mixpath_lab.cli', *map(str, args)], capture_output=True, text=True, cwd=ROOT,
-                       env={**__import__('os').environ, 'OMP_NUM_THREADS': '1'}, timeout=600)
-    assert r.returncode == 0, f'mixpath-lab {" ".join(map(str, args))} failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}'
-    return r.stdout
+ARM = "sbn+fewshot(point=0, epochs=1)"
 
 def test_fewshot_arm_end_to_end(tmp_path):
     run = tmp_path/'rank'
