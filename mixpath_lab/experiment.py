@@ -11,7 +11,7 @@ from typing import Sequence
 import numpy as np, pandas as pd, torch
 from fastcore.basics import patch
 from .core import MixpathError, RunDir, get_logger, write_json, atomic_write
-from .core import locks_run_dir
+from .core import RunLock, locks_run_dir
 from .spaces import nb201
 from .supernet import Supernet
 from .samplers import make_sampler
@@ -444,10 +444,11 @@ def search_supernet(run_dir: str | Path, out: str | Path, norm: str = 'sbn', met
     net, cfg = load_supernet(run_dir, norm)
     b = make_batches(cfg)
     ev = make_evaluator(net, b, cfg.n_recal_batches)
-    s = methods[method](net.space, ev.accuracy, cell_mflops, cost_limit=mflops_limit, pop_size=pop_size, budget=budget,
-                        seed=seed, run_dir=out, callbacks=callbacks, progress=progress, fresh=fresh,
-                        meta={'supernet': {'norm': norm, **cfg.to_dict()}})
-    s.run(generations); s.write_pareto(out)
+    with RunLock(out):   # one search process at a time in `out`
+        s = methods[method](net.space, ev.accuracy, cell_mflops, cost_limit=mflops_limit, pop_size=pop_size,
+                            budget=budget, seed=seed, run_dir=out, callbacks=callbacks, progress=progress, fresh=fresh,
+                            meta={'supernet': {'norm': norm, **cfg.to_dict()}})
+        s.run(generations); s.write_pareto(out)
     return s
 
 def truth_percentile(arch, dataset: str = 'cifar10', epochs: int = 200) -> tuple[float, float]:
