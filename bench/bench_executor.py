@@ -34,7 +34,7 @@ def main():
     cfg, tmp = ScratchConfig(epochs=a.epochs, batch_size=128, size=16), Path(tempfile.mkdtemp())
     run_batch(archs, fn, data, cfg, tmp/'local.csv', progress=False)
     ref = pd.read_csv(tmp/'local.csv')[COLS].sort_values('arch_str').reset_index(drop=True)
-    ray = init_ray(num_cpus=2, include_dashboard=False, logging_level='WARNING')
+    ray = init_ray(attempts=8, num_cpus=2, include_dashboard=False, logging_level='WARNING')   # a busy machine
     walls, task_s = {1: [], 2: []}, {1: [], 2: []}
     try:
         for r in range(a.reps):
