@@ -121,7 +121,10 @@ def init_ray(attempts: int = 3, **kwargs):
                 if p.pid not in before:
                     try: p.kill()
                     except psutil.Error: pass
-            if 'timed out during startup' not in str(e) or i == attempts - 1: raise
+            if 'timed out during startup' not in str(e): raise
+            if i == attempts - 1:
+                raise MixpathError(f'Ray did not start a local cluster in time, {attempts} times (the machine is busy); try again '
+                                   'later, or start one with `ray start --head` and pass its address (--address)') from None
             log.warning('Ray did not start in time (attempt %d of %d; the machine is busy); trying again', i + 1, attempts)
 
 # %% ../nbs/22_executor.ipynb #e1155fd2
