@@ -104,11 +104,13 @@ def test_without_ray_says_how_to_install(monkeypatch, capsys, tmp_path):
     assert not (tmp_path/'gt.csv').exists()
 
 
-def test_ray_task_threads(cluster):
-    "A task runs in a Ray worker with exactly cpus_per_task torch threads."
+def test_ray_task_threads_and_errors(cluster):
+    "A task runs in a Ray worker with exactly cpus_per_task torch threads; an exception in a task is raised here."
     ex = RayExecutor(workers=2, cpus_per_task=1)
     assert ex.run([Task('threads', torch.get_num_threads)], progress=False) == [1]
     assert ex.records[0]['pid'] != os.getpid()
+    with pytest.raises(ValueError, match='invalid literal'):   # a task's own exception comes back as itself, not retried
+        ex.run([Task('bad', int, ('x',)), Task('ok', abs, (-2,))], progress=False)
 
 
 def test_groundtruth_batch_matches_local_and_rerun_does_nothing(cluster, local_table, tmp_path):
