@@ -154,9 +154,9 @@ def sweep(nb_path: str | Path, grid: dict[str, list], root: str | Path, fixed: d
     open_run_dir(root, {'sweep': nb_path.name, 'grid': grid, 'fixed': fixed}, fresh)
     keys = [f'{i:03d}_' + '_'.join(f'{k}={v}' for k, v in p.items()).replace('/', '-') for i, p in enumerate(points)]
     tasks = [Task(k, sweep_point, (str(nb_path), str(root/k), {**fixed, **p}, p)) for k, p in zip(keys, points)]
-    rows = {}
+    rows = {t.key: {'status': 'ok', **r} for t in tasks if (r := finished_run(*t.args[:3])) is not None}   # done before
     def finished(t: Task, row: dict):   # summary.csv after each run: the finished runs, in grid order
         rows[t.key] = row; df = pd.DataFrame([rows[k.key] for k in tasks if k.key in rows])
         atomic_write(root/'summary.csv', lambda f: df.to_csv(f, index=False))
-    as_executor(executor).run(tasks, progress, desc=f'sweep {nb_path.stem}', on_result=finished)
+    as_executor(executor).run([t for t in tasks if t.key not in rows], progress, desc=f'sweep {nb_path.stem}', on_result=finished)
     return pd.DataFrame([rows[t.key] for t in tasks])

@@ -488,10 +488,11 @@ def write_paper_tables(runs: pd.DataFrame, out: str | Path) -> pd.DataFrame:
     atomic_write(out/'paper_table.md', lambda f: f.write_text(paper_markdown(runs)))
     return table
 
-def _paper_seed(cfg: RankingConfig, seed: int, out: str, progress: bool = True) -> list[dict]:
+def _paper_seed(cfg: RankingConfig, seed: int, out: str, progress: bool = True, run: bool = True) -> list[dict] | None:
     "One seed of `run_paper` as an idempotent task: its rows (metrics with CIs per ranking); a finished seed is read, not rerun."
     c, d = RankingConfig(**{**cfg.to_dict(), 'seed': int(seed)}), Path(out)/f'seed{seed}'
     done = (d/'summary.json').exists() and json.loads((d/'config.json').read_text()) == {'experiment': 'ranking', **c.to_dict()}
+    if not (done or run): return None
     reports = ({n: RankReport.load(d/f'rank_{arm_slug(n)}.json') for n in json.loads((d/'summary.json').read_text())['kendall']}
                if done else run_ranking(c, d, progress)['reports'])
     base = next(iter(reports.values())).proxies
@@ -509,7 +510,10 @@ def run_paper(cfg: RankingConfig, seeds: Sequence[int], out: str | Path, progres
                            f'pass --cpus-per-task {cfg.threads} (cpus_per_task=) or --set threads={ex.threads}')
     local = ex.backend == 'local'   # seeds elsewhere: one bar over the seeds instead of each training's
     tasks = [Task(f'seed{s}', _paper_seed, (cfg, int(s), str(out), progress and local)) for s in seeds]
-    rows = [r for seed_rows in ex.run(tasks, progress and not local, desc='paper seeds') for r in seed_rows]
+    got = {t.key: r for t in tasks if (r := _paper_seed(*t.args[:3], run=False)) is not None}   # finished before: read here
+    todo = [t for t in tasks if t.key not in got]
+    got.update(zip((t.key for t in todo), ex.run(todo, progress and not local, desc='paper seeds')))
+    rows = [r for t in tasks for r in got[t.key]]
     return write_paper_tables(pd.DataFrame(rows), out)
 
 # %% ../nbs/16_experiment.ipynb #06707471
