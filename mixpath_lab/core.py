@@ -129,7 +129,8 @@ class RunDir:
     def write_config(self, config: dict):
         cfg, f = to_jsonable(config), self.path/'config.json'
         if f.exists() and self.config != cfg:
-            raise MixpathError(f'{f} holds a different config; use a new run directory or delete {f} to start over')
+            raise MixpathError(f'{f} holds a different config; use a new run directory, or move this one aside '
+                               'and start over (--fresh on the command line, fresh=True in Python)')
         write_json(f, cfg)
 
     @property
