@@ -135,6 +135,8 @@ def init_distributed(backend: str | None = None) -> tuple[int, int]:
     if not dist.is_available(): raise MixpathError('torch.distributed is not available in this torch build; run a single process')
     backend = backend or ('nccl' if torch.cuda.is_available() else 'gloo')
     if backend == 'nccl': torch.cuda.set_device(int(os.environ.get('LOCAL_RANK', '0')))
+    # imported only after the group exists (by the first optimizer), dynamo would keep it and gloo's threads alive
+    from torch import _dynamo  # noqa: F401
     dist.init_process_group(backend)
     atexit.register(_destroy_at_exit)
     return dist_info()

@@ -41,9 +41,10 @@ class Probe(Callback):
         self.none.append(sorted(n for n, p in self.model.named_parameters() if p.grad is None))
 
 def _record_teardown(out: Path, who: dict):
-    "Runs after `init_distributed`'s exit handler (atexit is last-in, first-out): is the group still up at exit?"
-    import torch.distributed as dist
-    (out/f'exit{who["rank"]}.txt').write_text(f'initialized={dist.is_initialized()}')
+    "Runs after `init_distributed`'s exit handler (atexit is last-in, first-out): is the group or a gloo thread left?"
+    import os, torch.distributed as dist
+    gloo = sorted(n for t in os.listdir('/proc/self/task') if 'gloo' in (n := Path(f'/proc/self/task/{t}/comm').read_text().strip()))
+    (out/f'exit{who["rank"]}.txt').write_text(f'initialized={dist.is_initialized()} gloo_threads={gloo}')
 
 def main(out: Path):
     who = {}; atexit.register(_record_teardown, out, who)   # registered first, so it runs last
