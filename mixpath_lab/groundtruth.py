@@ -39,6 +39,7 @@ class ScratchConfig:
     label_smoothing: float = 0.0
     size: int | None = None # downsample the images to size x size (e.g. 16)
     augment: bool = False # random crop + horizontal flip
+    pad: int = 4 # zero padding of the random crop (4 at 32x32; scale it with `size`, e.g. 2 at 16x16)
     cutout: int = 0
     eval_batch_size: int = 1000
 
@@ -82,7 +83,8 @@ def train_from_scratch(model_fn: Callable[[Any], nn.Module], # arch -> a freshly
         torch.manual_seed(seed); model = model_fn(arch)
         if reinit: _reset(model)
     model.to(dev)
-    tb = Batches(*data['train'], config.batch_size, seed, augment=config.augment, size=config.size, cutout=config.cutout, device=dev)
+    tb = Batches(*data['train'], config.batch_size, seed, augment=config.augment, size=config.size,
+                 cutout=config.cutout, pad=config.pad, device=dev)
     opt = torch.optim.SGD(model.parameters(), config.lr, momentum=config.momentum, nesterov=config.nesterov, weight_decay=config.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, config.epochs * len(tb)))
     stats = _fit(model, tb, opt, sched, config, progress)
