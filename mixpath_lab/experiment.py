@@ -27,11 +27,11 @@ from .zerocost import free_proxy, free_proxy_scores, free_proxy_verdict, hybrid_
 log = get_logger('experiment')
 
 # %% auto #0
-__all__ = ['log', 'split_arm', 'arm_slug', 'RankingConfig', 'make_batches', 'ranking_cells', 'data_settings', 'RunSettings',
-           'check_settings', 'train_supernet', 'make_evaluator', 'rank_supernet', 'RankTracker', 'tracking_table',
-           'benchmark_costs', 'cell_costs', 'run_ranking', 'path_count_magnitudes', 'write_report', 'run_report',
-           'load_supernet', 'cell_mflops', 'search_supernet', 'truth_percentile', 'export_subnet', 'paper_summary',
-           'paper_markdown', 'write_paper_tables', 'run_paper', 'combine_papers']
+__all__ = ['log', 'split_arm', 'arm_slug', 'RankingConfig', 'data_parts', 'make_batches', 'cells_seed', 'ranking_cells',
+           'data_settings', 'RunSettings', 'check_settings', 'train_supernet', 'make_evaluator', 'rank_supernet',
+           'RankTracker', 'tracking_table', 'benchmark_costs', 'cell_costs', 'run_ranking', 'path_count_magnitudes',
+           'write_report', 'run_report', 'load_supernet', 'cell_mflops', 'search_supernet', 'truth_percentile',
+           'export_subnet', 'paper_summary', 'paper_markdown', 'write_paper_tables', 'run_paper', 'combine_papers']
 
 # %% ../nbs/16_experiment.ipynb #492883d4
 _ARM = re.compile(r'^\s*(\w+)\s*(?:\+\s*(\w+)\s*(?:\((.*)\))?)?\s*$', re.S)
@@ -97,6 +97,11 @@ class RankingConfig:
     hybrid_proxy: str | None = 'synflow'  # free proxy whose rank each supernet's is averaged with (None: no hybrid)
     proxy_batch: int = 64            # training images in the free proxies' minibatch
     seed: int = 0
+    sample_seed: int | None = None   # seeds the ranked cells and the data split (None: seed); fix it to vary only the
+                                     # supernet's seed over runs, on the same cells and images
+    proxy_truth: str | None = 'auto'  # from-scratch accuracies of the cells at this proxy (a ground-truth CSV); 'auto':
+                                      # data/proxy_truth.csv where it covers the cells; None: no proxy ceiling
+    proxy_truth_epochs: int = 5      # the from-scratch recipe's epochs looked up in proxy_truth
     threads: int | None = None       # torch CPU threads (None: leave as is)
 
     def __post_init__(self):
@@ -145,7 +150,8 @@ def _validate(self: RankingConfig):
     "Types, ranges, arms, sampler and ground truth of the config; a `MixpathError` naming the first bad field."
     from mixpath_lab.samplers import SAMPLERS
     self.norms = _norms(self.norms); check_fields(self, _EXAMPLES); _check_arms(self.norms)
-    for k in ('C', 'N', 'size', 'n_train', 'n_recal', 'n_val', 'epochs', 'batch_size', 'n_archs', 'n_recal_batches', 'n_boot'):
+    for k in ('C', 'N', 'size', 'n_train', 'n_recal', 'n_val', 'epochs', 'batch_size', 'n_archs', 'n_recal_batches', 'n_boot',
+              'proxy_truth_epochs'):
         if getattr(self, k) < 1: raise MixpathError(f'RankingConfig.{k} must be >= 1, got {getattr(self, k)}')
     for k, ok, want in (('n_archs', self.n_archs >= 3, '>= 3 to rank'), ('size', self.size <= 32, '<= 32 (CIFAR images are 32x32)'),
                         ('threads', self.threads is None or self.threads >= 1, '>= 1 or None'),
@@ -155,25 +161,33 @@ def _validate(self: RankingConfig):
     except MixpathError as e: raise MixpathError(f'RankingConfig: {e}') from None
 
 # %% ../nbs/16_experiment.ipynb #4f722944
+def data_parts(cfg: RankingConfig) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    "The configured splits of the training images (uint8 images, labels): 'train', 'recal', 'val' (and 'test')."
+    return cifar10_splits(cfg.data_root, {'train': cfg.n_train, 'recal': cfg.n_recal, 'val': cfg.n_val}, seed=cells_seed(cfg))
+
 def make_batches(cfg: RankingConfig) -> dict[str, Batches]:
     "Training (augmented), recalibration and validation batches of the configured splits."
-    parts = cifar10_splits(cfg.data_root, {'train': cfg.n_train, 'recal': cfg.n_recal, 'val': cfg.n_val}, seed=cfg.seed)
+    parts = data_parts(cfg)
     kw = dict(size=cfg.size if cfg.size != 32 else None)
     pad = max(1, cfg.size // 8)   # CIFAR's 4-pixel crop padding at 32x32, scaled with the image
     return {'train': Batches(*parts['train'], cfg.batch_size, seed=cfg.seed, augment=True, pad=pad, **kw),
             'recal': Batches(*parts['recal'], cfg.batch_size, seed=cfg.seed + 1, shuffle=True, **kw),
             'val': Batches(*parts['val'], 500, seed=0, shuffle=False, drop_last=False, **kw)}
 
+def cells_seed(cfg: RankingConfig) -> int:
+    "The seed of the ranked cells and of the data split: `sample_seed`, else `seed`."
+    return cfg.seed if cfg.sample_seed is None else cfg.sample_seed
+
 def ranking_cells(cfg: RankingConfig, bench: NB201) -> list[str]:
-    "The cells to rank: `n_archs` distinct isomorphism classes of the table, seeded."
-    return bench.sample(np.random.default_rng(cfg.seed), cfg.n_archs, unique=True)
+    "The cells to rank: `n_archs` distinct isomorphism classes of the table, seeded by `cells_seed`."
+    return bench.sample(np.random.default_rng(cells_seed(cfg)), cfg.n_archs, unique=True)
 
 # %% ../nbs/16_experiment.ipynb #fe147cce
 def data_settings(cfg: RankingConfig, arm: str) -> dict:
     "What a supernet of `arm` depends on beyond the trainer's config: the arm, data source, split sizes, image size, seed."
     root = None if cfg.data_root is None else str(Path(cfg.data_root).expanduser().resolve())
     return {'arm': arm, 'data_root': root, 'n_train': cfg.n_train, 'n_recal': cfg.n_recal, 'n_val': cfg.n_val,
-            'size': cfg.size, 'seed': cfg.seed}
+            'size': cfg.size, 'seed': cfg.seed, **({} if cfg.sample_seed is None else {'sample_seed': cfg.sample_seed})}
 
 class RunSettings(Callback):
     "Keeps `settings` in every checkpoint and refuses to resume one written under other settings."
