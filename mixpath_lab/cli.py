@@ -10,7 +10,7 @@ from .core import MixpathError
 
 # %% auto #0
 __all__ = ['QUICKSTART', 'PAPER', 'cmd_quickstart', 'cmd_rank', 'cmd_paper', 'cmd_table', 'cmd_run', 'cmd_sweep', 'cmd_search',
-           'cmd_train_subnet', 'cmd_groundtruth', 'build_parser', 'main']
+           'cmd_train_subnet', 'cmd_groundtruth', 'cmd_proxy_truth', 'build_parser', 'main']
 
 # %% ../nbs/18_cli.ipynb #b08b39b3
 def _kv(items: list[str] | None) -> dict:
@@ -211,6 +211,22 @@ def cmd_groundtruth(args) -> int:
     print(f'{len(GroundTruthTable(out))} rows in {out}; mean accuracy {sum(acc.values()) / len(acc):.4f} over {len(acc)} cells')
     _show_executor(ex); return 0
 
+# %% ../nbs/18_cli.ipynb #71de59ab
+def cmd_proxy_truth(args) -> int:
+    "Train the cells a ranking run ranks from scratch at its proxy, into a table (the proxy ceiling; resumable)."
+    import numpy as np, torch
+    from mixpath_lab.experiment import RankingConfig
+    from mixpath_lab.proxytruth import proxy_recipe, run_proxy_truth
+    cfg = _ranking_cfg(args, **QUICKSTART)
+    if args.epochs is not None: cfg = RankingConfig.from_dict({**cfg.to_dict(), 'proxy_truth_epochs': args.epochs})
+    if cfg.threads and args.backend == 'local': torch.set_num_threads(cfg.threads)
+    out, ex, r = Path(args.out or 'runs/proxy_truth.csv'), _executor(args), proxy_recipe(cfg)
+    print(f'{cfg.n_archs} cells x {len(args.seeds)} seed(s), {r.epochs} epochs each from scratch at C={cfg.C}, N={cfg.N}, '
+          f'{cfg.size}x{cfg.size}, {cfg.n_train} images; table {out.resolve()}')
+    acc = run_proxy_truth(cfg, out, args.seeds, executor=ex, progress=not args.quiet)
+    print(f'mean accuracy {np.mean(list(acc.values())):.4f} over {len(acc)} cells; rank with --set proxy_truth={out}')
+    _show_executor(ex); return 0
+
 # %% ../nbs/18_cli.ipynb #244e4ed7
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog='mixpath-lab', description='One-shot NAS workbench for multi-path search spaces (MixPath, Shadow BN).')
@@ -257,6 +273,10 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument('-p', '--param', action='append', metavar='NAME=VALUE', help='notebook parameter')
         if name == 'sweep': sp.add_argument('-g', '--grid', action='append', metavar='NAME=V1,V2', help='grid axis'); _add_executor_args(sp)
         common(sp, seed=False); sp.set_defaults(fn=fn)
+    sp = common(sub.add_parser('proxy-truth', help=cmd_proxy_truth.__doc__), fresh=False)
+    sp.add_argument('--epochs', type=int, help='from-scratch epochs per cell (default: proxy_truth_epochs, 5)')
+    sp.add_argument('--seeds', type=int, nargs='+', default=[0], help='one from-scratch run per cell and seed')
+    _add_executor_args(sp); sp.set_defaults(fn=cmd_proxy_truth)
     return p
 
 def _unrecognized(args, extra: list[str]) -> str:
