@@ -51,6 +51,9 @@ def _show(res: dict):
     if s.get('verdict'):
         print(f"\nSupernet vs training-free proxies (free proxies took {s['free_proxy_s']:.0f} s):")
         print('\n'.join(s['verdict']))
+    if res.get('gaps') is not None:
+        from mixpath_lab.proxytruth import gap_text
+        head, t = gap_text(res['gaps'], s['config']['proxy_truth_epochs']); print(f'\n{head}:'); print(t.to_string())
     if 'magnitudes' in res and res['magnitudes'] is not None:
         print('\nNode-sum RMS per active-path count k, relative to k = 1 (mean over cells and nodes):')
         print(res['magnitudes'].to_string())

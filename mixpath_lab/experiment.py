@@ -327,10 +327,13 @@ def run_ranking(cfg: RankingConfig, run_dir: str | Path, progress: bool = True, 
         x, y = proxy_batch(batches['train'], cfg.proxy_batch, cfg.seed)
         zc = free_proxy_scores(nb201(C=cfg.C, N=cfg.N), cells, x, y, cfg.free_proxies, cfg.seed, progress)
         table[list(cfg.free_proxies)] = zc[list(cfg.free_proxies)].to_numpy()
+    from mixpath_lab.proxytruth import lookup_proxy_truth, gap_table   # the proxy ceiling, where a table covers the cells
+    if (pt := lookup_proxy_truth(cfg, cells)) is not None: table['proxy standalone'] = pt.values
     free_s, ref = round(time.time() - t_free, 1), bench.table[nb201_column(cfg.dataset, cfg.truth_epochs)].to_numpy()
     rank = lambda n: rank_report(table[n].values, table['truth'].values, proxies={p: table[p].values for p in free},
                                  ks=_top_k(len(cells)), n_boot=cfg.n_boot, seed=cfg.seed, name=n, reference=ref)
     reports, timings, nets, histories = {}, {}, {}, {}
+    if pt is not None: reports['proxy standalone'] = rank('proxy standalone'); reports['proxy standalone'].save(rd.file('rank_proxy_standalone.json'))
     for norm in cfg.norms:
         t1 = time.time()
         tracker = [RankTracker(cells, table['truth'], batches, track, cfg.n_recal_batches, cfg.inherited, min(cfg.n_boot, 200), cfg.seed)] if track else []
@@ -350,16 +353,19 @@ def run_ranking(cfg: RankingConfig, run_dir: str | Path, progress: bool = True, 
         atomic_write(rd.file('cells.csv'), lambda f: table.to_csv(f, index=False))
     comp = compare_reports(reports)
     verdict = [free_proxy_verdict(n, table[n].values, table['truth'].values, {p: table[p].values for p in free},
-                                  cfg.n_boot, cfg.seed) for n in reports if not n.endswith('(hybrid)')]
+                                  cfg.n_boot, cfg.seed) for n in reports if not n.endswith('(hybrid)') and n != 'proxy standalone']
+    gaps = None if pt is None else gap_table(table, [n for n in reports if n != 'proxy standalone'] + free, cfg.n_boot, cfg.seed)
+    if gaps is not None: atomic_write(rd.file('gaps.csv'), lambda f: gaps.to_csv(f))
     atomic_write(rd.file('comparison.csv'), lambda f: comp.to_csv(f))
     if len(tracking := tracking_table(histories)): atomic_write(rd.file('tracking.csv'), lambda f: tracking.to_csv(f, index=False))
     summary = {'run_dir': str(rd.path), 'n_cells': len(cells), 'seconds': round(time.time() - t0, 1), 'timings': timings,
                'kendall': {n: r.metrics['kendall'] for n, r in reports.items()},
                'spearman': {n: r.metrics['spearman'] for n, r in reports.items()},
                'params_kendall': next(iter(reports.values())).proxies['params']['kendall'], 'free_proxy_s': free_s,
-               'verdict': verdict, 'config': cfg.to_dict()}
+               'verdict': verdict, 'gaps': None if gaps is None else {n: dict(r) for n, r in gaps.iterrows()},
+               'config': cfg.to_dict()}
     write_json(rd.file('summary.json'), summary)
-    return {'summary': summary, 'reports': reports, 'table': table, 'comparison': comp, 'run_dir': rd,
+    return {'summary': summary, 'reports': reports, 'table': table, 'comparison': comp, 'gaps': gaps, 'run_dir': rd,
             'nets': nets, 'histories': histories, 'batches': batches, 'cells': cells}
 
 # %% ../nbs/16_experiment.ipynb #5b445689
@@ -407,10 +413,16 @@ def write_report(res: dict, path: str | Path, magnitudes: pd.DataFrame | None = 
     s = res['summary']
     head = (f"<h1>mixpath_lab ranking report</h1><p>{s['n_cells']} NAS-Bench-201 cells, run directory <code>{s['run_dir']}</code>, "
             f"{s['seconds']:.0f} s.</p>" + ''.join(f'<p><b>{v}</b></p>' for v in s.get('verdict', ()))
-            + res['comparison'].to_html())
+            + res['comparison'].to_html() + _gaps_html(res))
     body = ''.join(f.to_html(full_html=False, include_plotlyjs=(i == 0)) for i, f in enumerate(figs.values()))
     html = f'<!doctype html><html><head><meta charset="utf-8"><title>mixpath_lab report</title></head><body>{head}{body}</body></html>'
     return atomic_write(path, lambda f: f.write_text(html))
+
+def _gaps_html(res: dict) -> str:
+    if res.get('gaps') is None: return ''
+    from mixpath_lab.proxytruth import gap_text
+    head, t = gap_text(res['gaps'], res['summary']['config']['proxy_truth_epochs'])
+    return f'<h2>{head}</h2>' + t.to_html()
 
 @locks_run_dir
 def run_report(cfg: RankingConfig, run_dir: str | Path, progress: bool = True, track: Sequence[int] = (),

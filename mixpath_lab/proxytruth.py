@@ -19,7 +19,8 @@ from .spaces import nb201
 from .supernet import Supernet
 
 # %% auto #0
-__all__ = ['proxy_recipe', 'proxy_data', 'fresh_cell', 'proxy_truth_path', 'run_proxy_truth', 'lookup_proxy_truth', 'gap_table']
+__all__ = ['proxy_recipe', 'proxy_data', 'fresh_cell', 'proxy_truth_path', 'run_proxy_truth', 'lookup_proxy_truth', 'gap_table',
+           'gap_text']
 
 # %% ../nbs/24_proxytruth.ipynb #42ab6403
 def proxy_recipe(cfg: RankingConfig, epochs: int | None = None) -> ScratchConfig:
@@ -83,3 +84,10 @@ def gap_table(table: pd.DataFrame, # one row per cell: 'truth', 'proxy standalon
     rows = {'proxy standalone': {'vs NAS-Bench-201': tau('proxy standalone', 'truth'), 'vs proxy standalone': (1.0, 1.0, 1.0)}}
     for n in names: rows[n] = {'vs NAS-Bench-201': tau(n, 'truth'), 'vs proxy standalone': tau(n, 'proxy standalone')}
     return pd.DataFrame({n: {k: tuple(round(float(x), 4) for x in v) for k, v in r.items()} for n, r in rows.items()}).T
+
+# %% ../nbs/24_proxytruth.ipynb #9bf61118
+def gap_text(gaps: pd.DataFrame, epochs: int) -> tuple[str, pd.DataFrame]:
+    "A heading naming the from-scratch budget, and `gaps` with 'value [lo, hi]' cells."
+    head = (f'The proxy ceiling: Kendall tau against NAS-Bench-201 and against the same cells trained from scratch at '
+            f'this proxy ({epochs} epochs each), 95% bootstrap CIs')
+    return head, gaps.map(lambda v: f'{v[0]:.3f} [{v[1]:.3f}, {v[2]:.3f}]')
