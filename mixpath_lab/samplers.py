@@ -13,7 +13,8 @@ from .spaces import Arch, Choice, Space
 
 # %% auto #0
 __all__ = ['SAMPLERS', 'Sampler', 'register_sampler', 'make_sampler', 'IndependentSampler', 'SPOSSampler', 'MixPathSampler',
-           'UniformSetsSampler', 'FairSampler', 'FlopsBinnedSampler']
+           'UniformSetsSampler', 'FairSampler', 'FlopsBinnedSampler', 'ListSampler', 'nb201_connected',
+           'NB201ConnectedSampler', 'NB201IsoSampler']
 
 # %% ../nbs/09_samplers.ipynb #8046c84b
 def _layout(space: Space) -> list[list[int]]:
@@ -272,3 +273,34 @@ def _draw_pair(self: FlopsBinnedSampler) -> tuple[Arch, Arch]:
 def _extra_state(self: FlopsBinnedSampler): return dict(bin_counts=list(self.bin_counts), tries=self.tries)
 @patch
 def _load_extra_state(self: FlopsBinnedSampler, d): self.bin_counts, self.tries = list(map(int, d['bin_counts'])), int(d['tries'])
+
+# %% ../nbs/09_samplers.ipynb #d5a9ac6d
+class ListSampler(Sampler):
+    "Uniform over a fixed list of arch strings of `space`."
+    def __init__(self, space: Space, rng: np.random.Generator | int, archs: list[str]):
+        super().__init__(space, rng)
+        if not archs: raise MixpathError(f'{self.name or "ListSampler"}: the list of archs is empty; give at least one')
+        self.archs = [space.decode(a) for a in archs]
+    def _draw(self) -> Arch: return self.archs[int(self.rng.integers(len(self.archs)))]
+
+def nb201_connected(arch: str) -> bool:
+    "Whether a NAS-Bench-201 cell's output node is reachable from its input through edges other than `none`."
+    reach = {0}
+    for j, node in enumerate(arch.strip('|').split('|+|'), 1):
+        if any(op != 'none' and int(i) in reach for op, i in (e.split('~') for e in node.split('|'))): reach.add(j)
+    return 3 in reach
+
+# %% ../nbs/09_samplers.ipynb #ae3b2c13
+@register_sampler('nb201_connected')
+class NB201ConnectedSampler(ListSampler):
+    "Uniform over the NAS-Bench-201 cells whose output is connected to their input."
+    def __init__(self, space: Space, rng: np.random.Generator | int):
+        from mixpath_lab.benchmarks import NB201
+        super().__init__(space, rng, [a for a in NB201().table['arch_str'] if nb201_connected(a)])
+
+@register_sampler('nb201_iso')
+class NB201IsoSampler(ListSampler):
+    "Uniform over NAS-Bench-201's isomorphism classes (one representative cell each)."
+    def __init__(self, space: Space, rng: np.random.Generator | int):
+        from mixpath_lab.benchmarks import NB201
+        t = NB201().table; super().__init__(space, rng, list(t.loc[~t['unique_str'].duplicated(), 'arch_str']))
