@@ -282,6 +282,13 @@ class ListSampler(Sampler):
         if not archs: raise MixpathError(f'{self.name or "ListSampler"}: the list of archs is empty; give at least one')
         self.archs = [space.decode(a) for a in archs]
     def _draw(self) -> Arch: return self.archs[int(self.rng.integers(len(self.archs)))]
+    def _draw_pair(self, tries: int = 10_000) -> tuple[Arch, Arch]:
+        "Two listed archs that differ at every layer (rejection sampling)."
+        a = self._draw()
+        for _ in range(tries):
+            b = self._draw()
+            if all(x != y for x, y in zip(a, b)): return a, b
+        raise MixpathError(f'{self.name}: no listed arch differing from {self.space.encode(a)} at every layer in {tries} draws')
 
 def nb201_connected(arch: str) -> bool:
     "Whether a NAS-Bench-201 cell's output node is reachable from its input through edges other than `none`."
@@ -291,16 +298,19 @@ def nb201_connected(arch: str) -> bool:
     return 3 in reach
 
 # %% ../nbs/09_samplers.ipynb #ae3b2c13
+def _nb201_only(space: Space, name: str):
+    if space.name != 'nb201': raise MixpathError(f'{name} lists NAS-Bench-201 cells; it needs the nb201 space, not {space.name!r}')
+
 @register_sampler('nb201_connected')
 class NB201ConnectedSampler(ListSampler):
     "Uniform over the NAS-Bench-201 cells whose output is connected to their input."
     def __init__(self, space: Space, rng: np.random.Generator | int):
         from mixpath_lab.benchmarks import NB201
-        super().__init__(space, rng, [a for a in NB201().table['arch_str'] if nb201_connected(a)])
+        _nb201_only(space, self.name); super().__init__(space, rng, [a for a in NB201().table['arch_str'] if nb201_connected(a)])
 
 @register_sampler('nb201_iso')
 class NB201IsoSampler(ListSampler):
     "Uniform over NAS-Bench-201's isomorphism classes (one representative cell each)."
     def __init__(self, space: Space, rng: np.random.Generator | int):
         from mixpath_lab.benchmarks import NB201
-        t = NB201().table; super().__init__(space, rng, list(t.loc[~t['unique_str'].duplicated(), 'arch_str']))
+        _nb201_only(space, self.name); t = NB201().table; super().__init__(space, rng, list(t.loc[~t['unique_str'].duplicated(), 'arch_str']))
