@@ -10,7 +10,7 @@ from .core import MixpathError
 
 # %% auto #0
 __all__ = ['QUICKSTART', 'PAPER', 'cmd_quickstart', 'cmd_rank', 'cmd_paper', 'cmd_table', 'cmd_run', 'cmd_sweep', 'cmd_search',
-           'cmd_train_subnet', 'cmd_groundtruth', 'cmd_proxy_truth', 'build_parser', 'main']
+           'cmd_train_subnet', 'cmd_groundtruth', 'cmd_proxy_truth', 'cmd_levers', 'build_parser', 'main']
 
 # %% ../nbs/18_cli.ipynb #b08b39b3
 def _kv(items: list[str] | None) -> dict:
@@ -230,6 +230,22 @@ def cmd_proxy_truth(args) -> int:
     print(f'mean accuracy {np.mean(list(acc.values())):.4f} over {len(acc)} cells; rank with --set proxy_truth={out}')
     _show_executor(ex); return 0
 
+# %% ../nbs/18_cli.ipynb #23742249
+def cmd_levers(args) -> int:
+    "The lever study: tau-vs-budget curves of named settings over seeds on the same cells (resumable)."
+    from mixpath_lab import levers as L
+    from mixpath_lab.core import atomic_write
+    names = [n.strip() for n in (args.levers or ','.join([*L.LEVERS, *L.EVAL_LEVERS])).split(',') if n.strip()]
+    base = {**_kv(args.set), **({'data_root': args.data} if args.data else {})}
+    track = [int(e) for e in args.track.split(',')] if args.track else None
+    out, ex = Path(args.out or 'runs/levers'), _executor(args)
+    runs = L.run_levers(out, names, args.seeds, base, track, executor=ex, progress=not args.quiet)
+    curves, evals = L.lever_curves(out, runs), L.eval_levers(out, runs)
+    atomic_write(out/'curves.csv', lambda f: curves.to_csv(f, index=False)); atomic_write(out/'eval_levers.csv', lambda f: evals.to_csv(f, index=False))
+    md = L.lever_markdown(L.lever_table(curves, evals)); atomic_write(out/'levers.md', lambda f: f.write_text(md))
+    L.lever_figure(curves).write_html(out/'levers.html', include_plotlyjs=True)
+    print(md); print(f'written: {out}/levers.md, levers.html, curves.csv, eval_levers.csv'); _show_executor(ex); return 0
+
 # %% ../nbs/18_cli.ipynb #244e4ed7
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog='mixpath-lab', description='One-shot NAS workbench for multi-path search spaces (MixPath, Shadow BN).')
@@ -280,6 +296,12 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument('--epochs', type=int, help='from-scratch epochs per cell (default: proxy_truth_epochs, 5)')
     sp.add_argument('--seeds', type=int, nargs='+', default=[0], help='one from-scratch run per cell and seed')
     _add_executor_args(sp); sp.set_defaults(fn=cmd_proxy_truth)
+    sp = common(sub.add_parser('levers', help=cmd_levers.__doc__), seed=False, fresh=False)
+    sp.add_argument('--levers', help="comma-separated (default: all), e.g. 'sampling,bn mode'")
+    sp.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2]); sp.add_argument('--data', help='CIFAR-10 folder')
+    sp.add_argument('--set', action='append', metavar='NAME=VALUE', help='override a setting of the study base')
+    sp.add_argument('--track', metavar='E1,E2,...', help='epochs to rank at (default: a quarter, half and all)')
+    _add_executor_args(sp); sp.set_defaults(fn=cmd_levers)
     return p
 
 def _unrecognized(args, extra: list[str]) -> str:
