@@ -233,3 +233,10 @@ def _arch_key(arch, space) -> str:
     if space is not None: return space.encode(arch)
     if isinstance(arch, str): return arch
     raise MixpathError(f'arch {arch!r} is not a string; pass space= so it can be keyed by space.encode(arch)')
+
+# %% ../nbs/13_groundtruth.ipynb #832d2691
+@patch
+def benchmark(self: GroundTruthTable, space, config: Mapping | Any = None):
+    "This table's runs under one recipe as a `TableBenchmark` of `space` (accuracy in percent)."
+    from mixpath_lab.benchmarks import TableBenchmark   # benchmarks needs no torch; keep this module's imports as they are
+    return TableBenchmark.from_groundtruth(self, space, config)
