@@ -15,7 +15,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
+from .core import progress_bar
 from fastcore.basics import patch
 from .core import MixpathError, atomic_write, get_logger, to_jsonable
 from .data import Batches
@@ -95,7 +95,7 @@ def train_from_scratch(model_fn: Callable[[Any], nn.Module], # arch -> a freshly
 # %% ../nbs/13_groundtruth.ipynb #7622e24a
 def _fit(model: nn.Module, tb: Batches, opt, sched, config: ScratchConfig, progress: bool = False) -> dict:
     steps, diverged = 0, False
-    for epoch in tqdm(range(config.epochs), desc='epochs', disable=not progress, leave=False):
+    for epoch in progress_bar(range(config.epochs), 'epochs', disable=not progress, leave=False):
         model.train(); tb.set_epoch(epoch); tot = correct = n = 0
         for xb, yb in tb:
             out = model(xb); loss = F.cross_entropy(out, yb, label_smoothing=config.label_smoothing)
