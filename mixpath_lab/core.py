@@ -13,8 +13,9 @@ import numpy as np
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['LOG_LINES', 'get_logger', 'progress_bar', 'MixpathError', 'as_rng', 'os_write_error', 'writing', 'atomic_write',
-           'to_jsonable', 'write_json', 'read_json', 'read_jsonl', 'RunDir', 'RunLock', 'locks_run_dir', 'lock_kept']
+__all__ = ['LOG_LINES', 'PLOTLY_JS', 'get_logger', 'progress_bar', 'MixpathError', 'as_rng', 'os_write_error', 'writing',
+           'atomic_write', 'to_jsonable', 'write_json', 'read_json', 'read_jsonl', 'RunDir', 'plotly_js', 'RunLock',
+           'locks_run_dir', 'lock_kept']
 
 # %% ../nbs/00_core.ipynb #1fc7315f
 def get_logger(name: str = 'mixpath_lab') -> logging.Logger:
@@ -25,12 +26,12 @@ def get_logger(name: str = 'mixpath_lab') -> logging.Logger:
 LOG_LINES = 100   # about the most lines one bar writes to a log
 
 class _Lines:
-    "A stream for tqdm that turns each redraw (`\\r` + text) into one plain line."
+    "A stream for tqdm that turns each redraw (`\\r` + text, a nested bar's cursor moves) into one plain line."
     def __init__(self, stream): self.stream = stream
     @property
     def encoding(self): return getattr(self.stream, 'encoding', None)
     def write(self, s: str):
-        if (s := s.replace('\r', '').rstrip()): self.stream.write(s + '\n')
+        if (s := s.replace('\r', '').replace('\x1b[A', '').rstrip()): self.stream.write(s + '\n')   # no cursor moves
     def flush(self): getattr(self.stream, 'flush', lambda: None)()
 
 def _is_tty(f) -> bool:
@@ -180,6 +181,19 @@ class RunDir:
     def history(self) -> list[dict]:
         f = self.path/'history.jsonl'
         return read_jsonl(f) if f.exists() else []
+
+# %% ../nbs/00_core.ipynb #235b5dd6
+PLOTLY_JS = 'plotly.min.js'
+
+def plotly_js(html: str | Path) -> str:
+    "The run's one offline plotly.js (written on first use), as a path relative to the HTML file `html`."
+    from plotly.offline import get_plotlyjs   # here: only the figure writers need plotly
+    folder = Path(html).resolve().parent
+    root = folder.parent if folder.name == 'figures' and (folder.parent/'config.json').exists() else folder
+    js, src = root/PLOTLY_JS, get_plotlyjs().encode()
+    if not js.exists() or js.stat().st_size != len(src):
+        with writing(js): root.mkdir(parents=True, exist_ok=True); atomic_write(js, lambda p: p.write_bytes(src))
+    return os.path.relpath(js, folder)
 
 # %% ../nbs/00_core.ipynb #104ce11e
 _HELD: dict[str, list] = {}   # real path of a lock file -> [descriptor, depth]
