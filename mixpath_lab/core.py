@@ -189,7 +189,8 @@ def plotly_js(html: str | Path) -> str:
     "The run's one offline plotly.js (written on first use), as a path relative to the HTML file `html`."
     from plotly.offline import get_plotlyjs   # here: only the figure writers need plotly
     folder = Path(html).resolve().parent
-    root = folder.parent if folder.name == 'figures' and (folder.parent/'config.json').exists() else folder
+    in_run = folder.name == 'figures' and any((folder.parent/m).exists() for m in ('config.json', 'params.json'))
+    root = folder.parent if in_run else folder
     js, src = root/PLOTLY_JS, get_plotlyjs().encode()
     if not js.exists() or js.stat().st_size != len(src):
         with writing(js): root.mkdir(parents=True, exist_ok=True); atomic_write(js, lambda p: p.write_bytes(src))
