@@ -65,7 +65,8 @@ def truth(self: Benchmark, archs: Iterable[str | Arch]) -> pd.DataFrame:
     rows = [{'arch': self.encode(a), 'accuracy': self.accuracy(a), 'params': self.params(a), 'flops': self.flops(a),
              **{f'seed{s}': v for s, v in sorted(self.seeds(a).items())}} for a in archs]
     cols = ['arch', 'accuracy', 'params', 'flops']
-    return pd.DataFrame(rows, columns=cols + sorted({k for r in rows for k in r} - set(cols), key=lambda k: int(k[4:])))
+    seeds = sorted({k for r in rows for k in r} - set(cols), key=lambda k: int(k[4:]))
+    return pd.DataFrame(rows, columns=cols + seeds).astype({c: float for c in cols[1:] + seeds})   # unknown: NaN
 
 @patch
 def sample(self: Benchmark, rng: np.random.Generator | int, n: int, unique: bool = True) -> list[str]:
