@@ -48,7 +48,10 @@ class Benchmark(abc.ABC):
     def seeds(self, arch: str | Arch) -> dict[int, float]: "Accuracy of `arch` per seed ({} when not known)."; return {}
     def params(self, arch: str | Arch) -> float | None: "Parameter count of `arch` (None: not known)."; return None
     def flops(self, arch: str | Arch) -> float | None: "FLOPs of `arch` (None: not known)."; return None
-    def encode(self, arch: str | Arch) -> str: "`arch` as the space's string."; return self.space.encode(arch)
+    def encode(self, arch: str | Arch) -> str:
+        "`arch` as the space's string."
+        if isinstance(arch, (str, tuple, list)): return self.space.encode(arch)
+        raise MixpathError(f'expected an arch string or an Arch of {self.space.name}, got {type(arch).__name__}')
     def canonical(self, arch: str | Arch) -> str:
         "A key equal for isomorphic archs: the space's own `canonical` if it has one, else its string of `arch`."
         f = getattr(self.space, 'canonical', None)
@@ -238,7 +241,7 @@ class TableBenchmark(Benchmark):
     @property
     def archs(self) -> list[str]: return self.table.index.tolist()
     def _key(self, arch: str | Arch) -> str:
-        k = self.space.encode(arch)
+        k = self.encode(arch)
         if k not in self._seeds:
             raise MixpathError(f'{k} is an arch of {self.space.name} but not in {self.name} ({len(self)} archs)')
         return k
