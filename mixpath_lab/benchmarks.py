@@ -200,31 +200,35 @@ def _int(v, where: str) -> int:
     if f != int(f): raise MixpathError(f'{where}: the seed {v!r} is not an integer')
     return int(f)
 
+# %% ../nbs/02_benchmarks.ipynb #1efe0fdc
+def _parse_row(at: str, r: Mapping, space: Space) -> dict:
+    "One row checked: the arch as the space's string, its seed (or None), seeds, accuracy, params and flops."
+    try: k = space.encode(r['arch'])
+    except MixpathError as e: raise MixpathError(f'{at}: {r["arch"]!r} is not an arch of {space.name} ({e})') from None
+    seed = None if r.get('seed') is None or r.get('seed') == '' else _int(r['seed'], at)
+    seeds = {_int(s, at): _float(v, at, f'accuracy of seed {s}') for s, v in (r.get('seeds') or {}).items()}
+    acc = _float(r.get('accuracy'), at, 'accuracy', required=seed is not None or not seeds)
+    if seed is not None: seeds, acc = {seed: acc}, None
+    costs = {c: _float(r.get(c), at, c, required=False) for c in ('params', 'flops')}
+    return {'arch': k, 'seed': seed, 'accuracy': acc, 'seeds': seeds, **costs}
+
 # %% ../nbs/02_benchmarks.ipynb #c7e9009a
 def _group(rows: Iterable[tuple[str, Mapping]], space: Space, source: str) -> list[dict]:
     "(where, row) pairs -> one record per arch; rows with a seed are runs of their arch, kept per seed."
-    out, first = {}, {}
+    out, first = {}, {}   # arch -> record; arch -> (where, seed) of its first row
     for where, r in rows:
-        at = f'{source} {where}'
-        try: k = space.encode(r['arch'])
-        except MixpathError as e:
-            raise MixpathError(f'{at}: {r["arch"]!r} is not an arch of {space.name} ({e})') from None
-        seed = None if r.get('seed') is None or r.get('seed') == '' else _int(r['seed'], at)
-        seeds = {_int(s, at): _float(v, at, f'accuracy of seed {s}') for s, v in (r.get('seeds') or {}).items()}
-        acc = _float(r.get('accuracy'), at, 'accuracy', required=seed is not None or not seeds)
-        if seed is not None: seeds, acc = {seed: acc}, None
-        if k in out and (seed is None or out[k]['seeded'] is False or seed in out[k]['seeds']):
-            raise MixpathError(f'{at} repeats {k}' + (f' seed {seed}' if seed is not None else '') + f' of {first[k]}; '
+        at = f'{source} {where}'; p = _parse_row(at, r, space); k, seed = p['arch'], p['seed']
+        if k in out and (seed is None or first[k][1] is None or seed in out[k]['seeds']):
+            what = k if seed is None else f'{k} seed {seed}'
+            raise MixpathError(f'{at} repeats {what} of {first[k][0]}; '
                                'keep one row per arch, or per arch and seed with a seed column')
-        rec = out.setdefault(k, {'arch': k, 'accuracy': acc, 'seeds': {}, 'params': None, 'flops': None,
-                                 'seeded': seed is not None})
-        first.setdefault(k, where); rec['seeds'].update(seeds)
+        rec = out.setdefault(k, {'arch': k, 'accuracy': p['accuracy'], 'seeds': {}, 'params': None, 'flops': None})
+        first.setdefault(k, (where, seed)); rec['seeds'].update(p['seeds'])
         for c in ('params', 'flops'):
-            v = _float(r.get(c), at, c, required=False)
-            if v is not None and rec[c] is not None and v != rec[c]:
-                raise MixpathError(f'{at}: {c} {v:g} of {k} differs from {rec[c]:g} in {first[k]}')
-            rec[c] = rec[c] if v is None else v
-    return [{k: v for k, v in r.items() if k != 'seeded'} for r in out.values()]
+            if p[c] is not None and rec[c] is not None and p[c] != rec[c]:
+                raise MixpathError(f'{at}: {c} {p[c]:g} of {k} differs from {rec[c]:g} in {first[k][0]}')
+            rec[c] = p[c] if p[c] is not None else rec[c]
+    return list(out.values())
 
 # %% ../nbs/02_benchmarks.ipynb #474b72ac
 class TableBenchmark(Benchmark):

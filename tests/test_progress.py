@@ -21,11 +21,12 @@ as_executor('local').run([Task(f'task {i}', operator.add, (i, 1)) for i in range
 
 
 def test_training_to_a_log_writes_a_line_per_epoch(tmp_path):
-    "3 epochs of 10 steps, then 250 tasks, stderr to a file: no redraws, 5 epoch lines, no step lines, <= ~100 task lines."
+    "3 epochs of 10 steps, then 250 tasks, stderr to a file: no redraws, 5 epoch lines, no step lines, ~100 task lines"
     log = tmp_path/'stderr.log'
     env = kernel_env(TQDM_MININTERVAL='0')   # a bar redrawn at every step would show it in the file
     with open(log, 'w') as f:
-        r = subprocess.run([sys.executable, '-c', TRAIN], stderr=f, stdout=subprocess.PIPE, env=env, cwd=PKG_ROOT, timeout=300)
+        r = subprocess.run([sys.executable, '-c', TRAIN], stderr=f, stdout=subprocess.PIPE, env=env, cwd=PKG_ROOT,
+                           timeout=300)
     text = log.read_text()
     assert r.returncode == 0, text[-2000:]
     assert '\r' not in text and '\x1b[' not in text, 'a bar was redrawn in place (or moved the cursor) in a log file'
