@@ -12,7 +12,8 @@ _NAMES = {
     'layerwise': 'spaces', 'mixpath_s1': 'spaces', 'nb201': 'spaces', 'tiny': 'spaces', 'Supernet': 'supernet',
     'PostSumNorm': 'sbn', 'register_op': 'ops', 'CostModel': 'cost', 'make_sampler': 'samplers', 'Trainer': 'train',
     'TrainConfig': 'train', 'Callback': 'train', 'Evaluator': 'evaluate', 'rank_report': 'ranking',
-    'RankReport': 'ranking', 'NB201': 'benchmarks', 'FeatureStats': 'stats', 'RankingConfig': 'experiment',
+    'RankReport': 'ranking', 'NB201': 'benchmarks', 'Benchmark': 'benchmarks', 'TableBenchmark': 'benchmarks',
+    'FeatureStats': 'stats', 'RankingConfig': 'experiment',
     'run_ranking': 'experiment', 'make_regime': 'regimes', 'Batches': 'data', 'load_cifar10': 'data'}
 
 def __getattr__(name):

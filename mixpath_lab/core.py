@@ -4,22 +4,55 @@
 
 # %% ../nbs/00_core.ipynb #d18b8bba
 from __future__ import annotations
-import atexit, errno, fcntl, functools, inspect, json, logging, os, re, socket, tempfile, time
+import atexit, errno, fcntl, functools, inspect, json, logging, os, re, socket, sys, tempfile, time
 from contextlib import contextmanager
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 import numpy as np
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['get_logger', 'MixpathError', 'as_rng', 'os_write_error', 'writing', 'atomic_write', 'to_jsonable', 'write_json',
-           'read_json', 'read_jsonl', 'RunDir', 'RunLock', 'locks_run_dir', 'lock_kept']
+__all__ = ['LOG_LINES', 'PLOTLY_JS', 'get_logger', 'progress_bar', 'MixpathError', 'as_rng', 'os_write_error', 'writing',
+           'atomic_write', 'to_jsonable', 'write_json', 'read_json', 'read_jsonl', 'RunDir', 'plotly_js', 'RunLock',
+           'locks_run_dir', 'lock_kept']
 
 # %% ../nbs/00_core.ipynb #1fc7315f
 def get_logger(name: str = 'mixpath_lab') -> logging.Logger:
     "The package logger (or a child of it)."
     return logging.getLogger(name if name.startswith('mixpath_lab') else f'mixpath_lab.{name}')
+
+# %% ../nbs/00_core.ipynb #125b7f5a
+LOG_LINES = 100   # about the most lines one bar writes to a log
+
+class _Lines:
+    "A stream for tqdm that turns each redraw (`\\r` + text, a nested bar's cursor moves) into one plain line."
+    def __init__(self, stream): self.stream = stream
+    @property
+    def encoding(self): return getattr(self.stream, 'encoding', None)
+    def write(self, s: str):
+        if (s := s.replace('\r', '').replace('\x1b[A', '').rstrip()): self.stream.write(s + '\n')   # no cursor moves
+    def flush(self): getattr(self.stream, 'flush', lambda: None)()
+
+def _is_tty(f) -> bool:
+    try: return f.isatty()
+    except (AttributeError, ValueError): return False
+
+# %% ../nbs/00_core.ipynb #b64dea93
+def progress_bar(iterable: Iterable | None = None, desc: str | None = None, total: int | None = None,
+                 per_step: bool = False, # a bar over the steps of one epoch: left out of a log
+                 **kwargs) -> Any:
+    "A `tqdm.auto` bar; written to a log (not a terminal) it prints plain lines, at most ~`LOG_LINES`."
+    from tqdm.auto import tqdm   # here: tqdm.auto looks for IPython, which most of the library does not need
+    from tqdm.autonotebook import tqdm as chosen
+    from tqdm.std import tqdm as plain
+    f = kwargs.pop('file', None) or sys.stderr
+    if chosen is not plain or _is_tty(f):   # a notebook's widget, or a terminal
+        return tqdm(iterable, desc=desc, total=total, file=f, **kwargs)
+    n = total if total is not None else (len(iterable) if hasattr(iterable, '__len__') else None)
+    kwargs.update(mininterval=0, maxinterval=float('inf'), miniters=max(1, -(-(n or 0) // LOG_LINES)))
+    kwargs['disable'] = per_step or kwargs.get('disable', False)
+    return tqdm(iterable, desc=desc, total=total, file=_Lines(f), **kwargs)
 
 # %% ../nbs/00_core.ipynb #81e022a9
 class MixpathError(ValueError):
@@ -148,6 +181,20 @@ class RunDir:
     def history(self) -> list[dict]:
         f = self.path/'history.jsonl'
         return read_jsonl(f) if f.exists() else []
+
+# %% ../nbs/00_core.ipynb #235b5dd6
+PLOTLY_JS = 'plotly.min.js'
+
+def plotly_js(html: str | Path) -> str:
+    "The run's one offline plotly.js (written on first use), as a path relative to the HTML file `html`."
+    from plotly.offline import get_plotlyjs   # here: only the figure writers need plotly
+    folder = Path(html).resolve().parent
+    in_run = folder.name == 'figures' and any((folder.parent/m).exists() for m in ('config.json', 'params.json'))
+    root = folder.parent if in_run else folder
+    js, src = root/PLOTLY_JS, get_plotlyjs().encode()
+    if not js.exists() or js.stat().st_size != len(src):
+        with writing(js): root.mkdir(parents=True, exist_ok=True); atomic_write(js, lambda p: p.write_bytes(src))
+    return os.path.relpath(js, folder)
 
 # %% ../nbs/00_core.ipynb #104ce11e
 _HELD: dict[str, list] = {}   # real path of a lock file -> [descriptor, depth]

@@ -11,7 +11,7 @@ import numpy as np
 import plotly.graph_objects as go, plotly.io as pio
 from plotly.subplots import make_subplots
 from fastcore.basics import patch_to
-from .core import MixpathError, RunDir, atomic_write, get_logger
+from .core import MixpathError, RunDir, atomic_write, get_logger, plotly_js
 from .train import EVENTS, Callback
 
 _log = get_logger('dash')
@@ -39,14 +39,15 @@ FORMATS = ('html', 'png')
 def export_figures(figs: Mapping[str, go.Figure], # file stem -> figure (FigureWidgets are exported as static figures)
                    folder: str | Path,              # created if missing
                    formats: Sequence[str] = FORMATS) -> list[Path]:
-    "Write each figure as `<name>.html` (standalone, offline) and `<name>.png`; PNG failures are logged, not raised."
+    "Write each figure as `<name>.html` (offline, one shared plotly.js) and `<name>.png`; PNG failures are logged, not raised."
     bad = sorted(set(formats) - set(FORMATS))
     if bad: raise MixpathError(f'unknown figure format(s) {bad}; use any of {list(FORMATS)}')
     folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
     figs, out = {n: static(f) for n, f in figs.items()}, []
     if 'html' in formats:
         for n, f in figs.items():
-            out.append(atomic_write(folder/f'{n}.html', lambda p, f=f: pio.write_html(f, p, include_plotlyjs=True, full_html=True)))
+            js = plotly_js(folder/f'{n}.html')   # the run's one plotly.min.js, relative to this file
+            out.append(atomic_write(folder/f'{n}.html', lambda p, f=f: pio.write_html(f, p, include_plotlyjs=js, full_html=True)))
     if 'png' in formats and figs:
         paths = [folder/f'{n}.png' for n in figs]
         try: pio.write_images(list(figs.values()), paths); out += paths

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 from fastcore.basics import patch
-from tqdm.auto import tqdm
+from .core import progress_bar
 from .core import MixpathError, get_logger
 
 log = get_logger('evaluate')
@@ -156,4 +156,4 @@ def accuracy(self: Evaluator, arch, recalibrate: bool | None = None) -> float:
 def evaluate(self: Evaluator, archs: Sequence, # `Arch`s or strings
              recalibrate: bool | None = None, progress: bool = True) -> list[dict]:
     "One `result` record per arch, in order, with a tqdm progress bar."
-    return [self.result(a, recalibrate) for a in tqdm(archs, desc='evaluate', disable=not progress, leave=False)]
+    return [self.result(a, recalibrate) for a in progress_bar(archs, 'evaluate', disable=not progress, leave=False)]

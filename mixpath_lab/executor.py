@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 import pandas as pd
-from tqdm.auto import tqdm
+from .core import progress_bar
 from fastcore.basics import patch
 from .core import MixpathError, get_logger
 
@@ -54,7 +54,7 @@ def run(self: Executor, tasks: Iterable[Task], progress: bool = True, desc: str 
     tasks = list(tasks); by_key = {t.key: t for t in tasks}
     if len(by_key) != len(tasks): raise MixpathError('task keys must be unique within a batch; two tasks share a key')
     self.records, t0 = [], time.perf_counter()
-    with tqdm(total=len(tasks), desc=desc, disable=not progress or not tasks) as bar:
+    with progress_bar(total=len(tasks), desc=desc, disable=not progress or not tasks) as bar:
         for rec in (self._iter(tasks) if tasks else ()):
             self.records.append({k: v for k, v in rec.items() if k != 'value'}); bar.update(1)
             if on_result is not None: on_result(by_key[rec['key']], rec['value'])

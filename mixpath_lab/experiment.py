@@ -383,6 +383,7 @@ def write_report(res: dict, path: str | Path, magnitudes: pd.DataFrame | None = 
     "A standalone HTML report of a ranking run; each figure also as HTML + PNG in `figures_dir` if given."
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
+    from mixpath_lab.core import plotly_js
     table, reports = res['table'], res['reports']
     names = list(reports)
     sc = make_subplots(rows=1, cols=len(names), subplot_titles=[f"{n}: Kendall {reports[n].metrics['kendall'][0]:.3f}" for n in names])
@@ -414,7 +415,8 @@ def write_report(res: dict, path: str | Path, magnitudes: pd.DataFrame | None = 
     head = (f"<h1>mixpath_lab ranking report</h1><p>{s['n_cells']} NAS-Bench-201 cells, run directory <code>{s['run_dir']}</code>, "
             f"{s['seconds']:.0f} s.</p>" + ''.join(f'<p><b>{v}</b></p>' for v in s.get('verdict', ()))
             + res['comparison'].to_html() + _gaps_html(res))
-    body = ''.join(f.to_html(full_html=False, include_plotlyjs=(i == 0)) for i, f in enumerate(figs.values()))
+    js = plotly_js(path)   # the run's one plotly.min.js (the figures in figures_dir use it too)
+    body = ''.join(f.to_html(full_html=False, include_plotlyjs=js if i == 0 else False) for i, f in enumerate(figs.values()))
     html = f'<!doctype html><html><head><meta charset="utf-8"><title>mixpath_lab report</title></head><body>{head}{body}</body></html>'
     return atomic_write(path, lambda f: f.write_text(html))
 

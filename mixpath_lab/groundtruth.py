@@ -15,7 +15,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
+from .core import progress_bar
 from fastcore.basics import patch
 from .core import MixpathError, atomic_write, get_logger, to_jsonable
 from .data import Batches
@@ -95,7 +95,7 @@ def train_from_scratch(model_fn: Callable[[Any], nn.Module], # arch -> a freshly
 # %% ../nbs/13_groundtruth.ipynb #7622e24a
 def _fit(model: nn.Module, tb: Batches, opt, sched, config: ScratchConfig, progress: bool = False) -> dict:
     steps, diverged = 0, False
-    for epoch in tqdm(range(config.epochs), desc='epochs', disable=not progress, leave=False):
+    for epoch in progress_bar(range(config.epochs), 'epochs', disable=not progress, leave=False):
         model.train(); tb.set_epoch(epoch); tot = correct = n = 0
         for xb, yb in tb:
             out = model(xb); loss = F.cross_entropy(out, yb, label_smoothing=config.label_smoothing)
@@ -233,3 +233,10 @@ def _arch_key(arch, space) -> str:
     if space is not None: return space.encode(arch)
     if isinstance(arch, str): return arch
     raise MixpathError(f'arch {arch!r} is not a string; pass space= so it can be keyed by space.encode(arch)')
+
+# %% ../nbs/13_groundtruth.ipynb #832d2691
+@patch
+def benchmark(self: GroundTruthTable, space, config: Mapping | Any = None):
+    "This table's runs under one recipe as a `TableBenchmark` of `space` (accuracy in percent)."
+    from mixpath_lab.benchmarks import TableBenchmark   # benchmarks needs no torch; keep this module's imports as they are
+    return TableBenchmark.from_groundtruth(self, space, config)

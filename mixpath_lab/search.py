@@ -10,7 +10,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import plotly.graph_objects as go, plotly.io as pio
 from fastcore.basics import patch
-from tqdm.auto import tqdm
+from .core import progress_bar
 from pymoo.algorithms.moo.nsga2 import NSGA2
 from pymoo.core.crossover import Crossover
 from pymoo.core.duplicate import DuplicateElimination
@@ -21,7 +21,7 @@ from pymoo.core.sampling import Sampling
 from pymoo.core.termination import NoTermination
 from pymoo.indicators.hv import HV
 from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
-from .core import MixpathError, RunDir, as_rng, lock_kept, get_logger, to_jsonable, write_json
+from .core import MixpathError, RunDir, as_rng, lock_kept, get_logger, to_jsonable, write_json, plotly_js
 from .spaces import Arch, Space
 
 _log = get_logger('search')
@@ -301,7 +301,8 @@ def _save(self: Search, record: dict):
 @patch
 def run(self: Search, generations: int = 20) -> list[dict]:
     "Run until `generations` generations in total or the budget is spent; returns the history."
-    bar = tqdm(total=generations, initial=min(self.generation, generations), desc=self.method, disable=not self.progress)
+    bar = progress_bar(total=generations, initial=min(self.generation, generations), desc=self.method,
+                       disable=not self.progress)
     while self.generation < generations and self.n_evals < self.budget:
         population = self._step()
         if population is None:
@@ -309,7 +310,9 @@ def run(self: Search, generations: int = 20) -> list[dict]:
         record = self._record(population); self.generation += 1
         self.history.append(record); self._save(record)
         for cb in self.callbacks: cb(record)
-        bar.update(1); bar.set_postfix(evals=self.n_evals, best=record['best'] and record['best']['accuracy'], hv=record['hv'])
+        bar.set_postfix(evals=self.n_evals, best=record['best'] and record['best']['accuracy'], hv=record['hv'],
+                        refresh=False)
+        bar.update(1)
     bar.close()
     if self.run_dir is not None: self.write_pareto(self.run_dir.path)
     return self.history
@@ -332,11 +335,11 @@ def pareto_figure(self: Search) -> go.Figure:
 
 @patch
 def write_pareto(self: Search, folder: str | Path) -> tuple[Path, Path]:
-    "Write pareto.json and a standalone pareto.html into `folder`."
+    "Write pareto.json and an offline pareto.html (plotly.js shared in the run directory) into `folder`."
     folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
     j = write_json(folder/'pareto.json', {'config': self.config(), 'generation': self.generation, 'n_evals': self.n_evals,
                                           'best': self.best(), 'hv': self.hypervolume(), 'hv_ref': self.hv_ref, 'pareto': self.pareto()})
-    h = folder/'pareto.html'; pio.write_html(self.pareto_figure(), h, include_plotlyjs=True, full_html=True)
+    h = folder/'pareto.html'; pio.write_html(self.pareto_figure(), h, include_plotlyjs=plotly_js(h), full_html=True)
     return j, h
 
 # %% ../nbs/14_search.ipynb #06436031

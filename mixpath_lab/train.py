@@ -13,7 +13,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 from fastcore.basics import patch
-from tqdm.auto import tqdm
+from .core import progress_bar
 from .core import MixpathError, RunDir, RunLock, as_rng, atomic_write, get_logger, to_jsonable, writing
 
 # %% auto #0
@@ -465,9 +465,10 @@ class Progress(Callback):
     def __init__(self, enabled: bool = True): self.enabled, self.bars = enabled, []
     def before_fit(self):
         self.on = self.enabled and self.rank == 0
-        if self.on: self.bars = [tqdm(total=self.config.epochs, initial=self.start_epoch, desc='epochs')]
+        if self.on: self.bars = [progress_bar(total=self.config.epochs, initial=self.start_epoch, desc='epochs')]
     def before_epoch(self):
-        if self.on: self.bars.append(tqdm(total=self.n_iter, desc=f'epoch {self.epoch}', leave=False))
+        if self.on: self.bars.append(progress_bar(total=self.n_iter, desc=f'epoch {self.epoch}', leave=False,
+                                                  per_step=True))
     def after_step(self):
         if not self.on: return
         self.bars[-1].update(1)

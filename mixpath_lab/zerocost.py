@@ -10,7 +10,7 @@ import numpy as np, pandas as pd, torch
 import torch.nn.functional as F
 from scipy import stats
 from torch import nn
-from tqdm.auto import tqdm
+from .core import progress_bar
 from .core import MixpathError, get_logger
 from .spaces import NB201Space, nb201
 from .supernet import reinit
@@ -117,7 +117,7 @@ def free_proxy_scores(space: NB201Space, cells: Sequence[str], x: torch.Tensor, 
                       progress: bool = False) -> pd.DataFrame:
     "One row per cell: `arch` and each proxy's score of the cell's standalone network, initialised from `seed`."
     fns = {n: free_proxy(n) for n in names}; rows = []
-    for s in tqdm(cells, desc='free proxies', disable=not progress, leave=False):
+    for s in progress_bar(cells, 'free proxies', disable=not progress, leave=False):
         with torch.random.fork_rng(devices=[]): net = reinit(NB201Net(space, s), seed)
         rows.append({'arch': s, **_scores(net, x, y, fns)})
     return _finite(pd.DataFrame(rows, columns=['arch', *fns]), list(fns))

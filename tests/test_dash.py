@@ -1,4 +1,4 @@
-"""mixpath_lab.dash across processes: headless runs export standalone HTML and PNG (kaleido driving Debian's
+"""mixpath_lab.dash across processes: headless runs export offline HTML and PNG (kaleido driving Debian's
 chromium), a missing browser never stops training, and the live/headless rule inside a real Jupyter kernel."""
 import logging, os
 from pathlib import Path
@@ -52,7 +52,8 @@ def test_headless_run_exports_html_and_png(tmp_path):
         png = (figs/f'{n}.png').read_bytes()
         assert png[:8] == PNG_MAGIC and len(png) > 5_000, n       # a real image, not an empty file
         html = (figs/f'{n}.html').read_text()
-        assert 'src="https://cdn.plot.ly' not in html and len(html) > 1_000_000, n   # plotly.js embedded: opens offline
+        assert 'src="https://cdn.plot.ly' not in html and 'src="../plotly.min.js"' in html and len(html) < 1_000_000, n
+    assert (tmp_path/'run'/'plotly.min.js').stat().st_size > 1_000_000 and not list(figs.glob('*.js'))   # one copy
     # the curves in the HTML are the run's history
     losses = [r['loss'] for r in t.history if r['kind'] == 'train']
     assert list(dash.parts[0].curves.data[0].y) == losses and len(losses) == 8

@@ -69,7 +69,8 @@ def test_runs_notebook(nb_path, tmp_path):
     assert rec['smoke'] is True and rec['run_dir'] == str(run_dir)
     html = sorted((run_dir/'figures').glob('*.html'))
     assert html, f'{nb_path.name} wrote no HTML figures into {run_dir/"figures"}'
-    assert all(p.stat().st_size > 100_000 for p in html)     # standalone: plotly.js inside
+    assert all('src="../plotly.min.js"' in p.read_text() for p in html)     # offline: the run's one plotly.js
+    assert (run_dir/'plotly.min.js').stat().st_size > 1_000_000
     if CHROMIUM.exists():   # kaleido renders PNGs with it
         png = sorted((run_dir/'figures').glob('*.png'))
         assert {p.stem for p in html} <= {p.stem for p in png}, 'Chromium is installed but some figures have no PNG'
