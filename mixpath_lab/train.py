@@ -74,6 +74,9 @@ class TrainConfig:
 
     def __post_init__(self):
         check_fields(self, {'steps_per_epoch': 50})
+        if self.precision == 'fp16' and not torch.cuda.is_available():   # refused before any run dir is written
+            raise MixpathError("TrainConfig: precision='fp16' needs CUDA, and this machine has none; "
+                               "use precision='bf16' (autocast on CPU) or 'fp32'")
         bad = [(k, v, why) for k, v, why in [
             ('epochs', self.epochs, self.epochs >= 1), ('batch_size', self.batch_size, self.batch_size >= 1),
             ('lr', self.lr, self.lr > 0), ('lr_min', self.lr_min, 0 <= self.lr_min <= self.lr),
@@ -103,8 +106,8 @@ def check_precision(precision: str, device: torch.device | str = 'cpu') -> str:
     if precision not in PRECISIONS:
         raise MixpathError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}, e.g. precision='bf16'")
     if precision == 'fp16' and torch.device(device).type != 'cuda':
-        raise MixpathError(f"precision='fp16' needs a CUDA device (fp16 kernels and a grad scaler), not "
-                           f"{torch.device(device).type}; use precision='bf16' there")
+        raise MixpathError(f"precision='fp16' needs CUDA (fp16 kernels and a grad scaler), not the "
+                           f"{torch.device(device).type} device; use precision='bf16' there")
     return precision
 
 def autocast_for(precision: str, device: torch.device | str = 'cpu') -> contextlib.AbstractContextManager:
