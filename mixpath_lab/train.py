@@ -4,7 +4,7 @@
 
 # %% ../nbs/10_train.ipynb #1109c3ed
 from __future__ import annotations
-import atexit, contextlib, io, json, math, os, pickle, re, time, types, typing, zlib
+import atexit, contextlib, functools, io, json, math, os, pickle, re, time, types, typing, zlib
 from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -101,6 +101,15 @@ class TrainConfig:
 PRECISIONS = ('fp32', 'bf16', 'fp16')
 _DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
 
+@functools.cache
+def _warn_if_emulated_bf16() -> bool:
+    "Warn (once per process) when this CPU has no bf16 instructions; True if it has them."
+    try: native = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError): return True   # unknown: nothing to say
+    if not native: get_logger('train').warning("precision='bf16' on a CPU without bf16 instructions (AVX-512 BF16 or AMX): "
+                                               'autocast emulates it, several times slower than fp32 (bench/bench_precision.py)')
+    return native
+
 def check_precision(precision: str, device: torch.device | str = 'cpu') -> str:
     "`precision` if it is known and runs on `device`; a `MixpathError` saying what to use otherwise."
     if precision not in PRECISIONS:
@@ -108,6 +117,7 @@ def check_precision(precision: str, device: torch.device | str = 'cpu') -> str:
     if precision == 'fp16' and torch.device(device).type != 'cuda':
         raise MixpathError(f"precision='fp16' needs CUDA (fp16 kernels and a grad scaler), not the "
                            f"{torch.device(device).type} device; use precision='bf16' there")
+    if precision == 'bf16' and torch.device(device).type == 'cpu': _warn_if_emulated_bf16()
     return precision
 
 def autocast_for(precision: str, device: torch.device | str = 'cpu') -> contextlib.AbstractContextManager:
