@@ -71,7 +71,7 @@ def test_fp16_without_cuda_is_refused_before_anything_is_written(tmp_path):
     assert rc == 2 and "precision='fp16' needs CUDA" in err and err.count('\n') == 1, err
     assert not (tmp_path/'run').exists()
     from mixpath_lab.experiment import RankingConfig
-    with pytest.raises(MixpathError, match="RankingConfig.precision|TrainConfig.precision must be one of 'fp32', 'bf16'"):
+    with pytest.raises(MixpathError, match="TrainConfig.precision must be one of 'fp32', 'bf16', 'fp16', got 'bf32'"):
         RankingConfig(precision='bf32')
 
 
