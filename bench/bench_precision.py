@@ -4,7 +4,8 @@ Rows (each a supernet as the workbench builds it: NAS-Bench-201 cells in channel
   nb201 proxy : one SGD training step, C=16, N=1, 16x16, batch 256 (the CPU proxy of the ranking runs)
   nb201 full  : one SGD training step, C=16, N=5, 32x32 (the benchmark's network size), batch --full-batch
   s1          : one SGD training step of the MixPath S1 supernet (m=2), 32x32, batch --s1-batch
-  evaluation  : one `Evaluator` call on the proxy supernet (BN recalibration on 4 batches of 256, validation on 1000 images)
+  evaluation  : one `Evaluator` call on the proxy supernet (BN recalibration on 4 batches of 256, validation on
+                1000 images)
 A step is the trainer's: forward under `mixpath_lab.train.autocast_for`, cross-entropy on fp32 logits, backward, clip 5,
 SGD (momentum 0.9, nesterov, wd 5e-4). Every repetition runs both sides on the same arch, in alternating order, and the
 arch changes with the repetition; the table shows medians over repetitions and the ratio fp32 / bf16 (> 1: bf16 faster),

@@ -90,7 +90,8 @@ def train_from_scratch(model_fn: Callable[[Any], nn.Module], # arch -> a freshly
                  cutout=config.cutout, pad=config.pad, device=dev)
     opt = torch.optim.SGD(model.parameters(), config.lr, momentum=config.momentum, nesterov=config.nesterov, weight_decay=config.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, config.epochs * len(tb)))
-    stats = _fit(model, tb, opt, sched, config, progress, torch.amp.GradScaler(dev.type, enabled=config.precision == 'fp16'))
+    scaler = torch.amp.GradScaler(dev.type, enabled=config.precision == 'fp16')   # a no-op in fp32 and bf16
+    stats = _fit(model, tb, opt, sched, config, progress, scaler)
     stats.update(evaluate_model(model, Batches(*data['val'], config.eval_batch_size, seed, shuffle=False, size=config.size,
                                                drop_last=False, device=dev), config.precision))
     return {**stats, 'n_params': sum(p.numel() for p in model.parameters()), 'seconds': time.perf_counter() - t0}

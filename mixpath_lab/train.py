@@ -106,14 +106,16 @@ def _warn_if_emulated_bf16() -> bool:
     "Warn (once per process) when this CPU has no bf16 instructions; True if it has them."
     try: native = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError): return True   # unknown: nothing to say
-    if not native: get_logger('train').warning("precision='bf16' on a CPU without bf16 instructions (AVX-512 BF16 or AMX): "
-                                               'autocast emulates it, several times slower than fp32 (bench/bench_precision.py)')
+    if not native: get_logger('train').warning("precision='bf16' on a CPU without bf16 instructions (AVX-512 BF16 or "
+                                               'AMX): autocast emulates it, several times slower than fp32 '
+                                               '(bench/bench_precision.py)')
     return native
 
 def check_precision(precision: str, device: torch.device | str = 'cpu') -> str:
     "`precision` if it is known and runs on `device`; a `MixpathError` saying what to use otherwise."
     if precision not in PRECISIONS:
-        raise MixpathError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}, e.g. precision='bf16'")
+        raise MixpathError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}, "
+                           "e.g. precision='bf16'")
     if precision == 'fp16' and torch.device(device).type != 'cuda':
         raise MixpathError(f"precision='fp16' needs CUDA (fp16 kernels and a grad scaler), not the "
                            f"{torch.device(device).type} device; use precision='bf16' there")

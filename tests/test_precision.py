@@ -1,6 +1,6 @@
-"""The precision setting end to end: a bf16 ranking run trains and ranks the same on every run and records its precision;
-the same directory at another precision is refused in one line; fp16 without CUDA is refused before anything is written;
-`groundtruth --precision` keys its rows apart from fp32 ones; papermill passes the parameter on."""
+"""The precision setting end to end: a bf16 ranking run trains and ranks the same on every run and records its
+precision; the same directory at another precision is refused in one line; fp16 without CUDA is refused before
+anything is written; `groundtruth --precision` keys its rows apart from fp32 ones; papermill passes the parameter on."""
 from __future__ import annotations
 import contextlib, io, json, shutil
 import pytest, torch
@@ -9,8 +9,8 @@ from mixpath_lab.cli import main
 from mixpath_lab.core import MixpathError
 
 pytestmark = pytest.mark.timeout(300)
-TOY = dict(n_train=512, n_recal=256, n_val=256, batch_size=128, n_archs=8, epochs=1, steps_per_epoch=2, n_recal_batches=1,
-           n_boot=50, C=8, norms=('sbn',))   # nbs/runs/ranking.ipynb's smoke config with norms='sbn'
+TOY = dict(n_train=512, n_recal=256, n_val=256, batch_size=128, n_archs=8, epochs=1, steps_per_epoch=2,
+           n_recal_batches=1, n_boot=50, C=8, norms=('sbn',))   # nbs/runs/ranking.ipynb's smoke config with norms='sbn'
 TINY = ['--C', '4', '--size', '8', '--n-train', '256', '--n-val', '128', '--batch-size', '64', '-q']
 no_cuda = pytest.mark.skipif(torch.cuda.is_available(), reason='fp16 is refused only where CUDA is missing')
 
@@ -30,7 +30,7 @@ def toy_set(**over) -> list[str]:
 
 @pytest.fixture(scope='module')
 def bf16_runs(tmp_path_factory):
-    "The same toy ranking run at bf16 twice: in this process, and headless through papermill (its `precision` parameter)."
+    "The same toy ranking run at bf16 twice: here, and headless through papermill (its `precision` parameter)."
     from mixpath_lab.batch import run_notebook
     from mixpath_lab.experiment import RankingConfig, run_ranking
     from conftest import kernel_env
@@ -81,11 +81,12 @@ def test_groundtruth_precision_flag(tmp_path):
     assert cli('groundtruth', '--archs', '2', *TINY, '--out', gt, '--precision', 'bf16')[0] == 0
     rows = pd.read_csv(gt)
     assert len(rows) == 2 and all(json.loads(c)['precision'] == 'bf16' for c in rows.config)
-    assert cli('groundtruth', '--archs', '2', *TINY, '--out', gt, '--precision', 'bf16')[0] == 0   # resumed: nothing new
+    assert cli('groundtruth', '--archs', '2', *TINY, '--out', gt, '--precision', 'bf16')[0] == 0   # resumed
     assert len(pd.read_csv(gt)) == 2
     assert cli('groundtruth', '--archs', '2', *TINY, '--out', gt)[0] == 0                          # fp32: its own rows
     rows = pd.read_csv(gt)
-    assert len(rows) == 4 and sorted(json.loads(c)['precision'] for c in rows.config) == ['bf16', 'bf16', 'fp32', 'fp32']
+    assert len(rows) == 4
+    assert sorted(json.loads(c)['precision'] for c in rows.config) == ['bf16', 'bf16', 'fp32', 'fp32']
     if not torch.cuda.is_available():
         rc, err = cli('groundtruth', '--archs', '2', *TINY, '--out', tmp_path/'gt16.csv', '--precision', 'fp16')
         assert rc == 2 and "precision='fp16' needs CUDA" in err and not (tmp_path/'gt16.csv').exists(), err
