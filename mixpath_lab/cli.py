@@ -207,7 +207,8 @@ def cmd_groundtruth(args) -> int:
     ex, archs, seeds = _executor(args), _archs(args.archs, args.seed), args.seeds or [args.seed]
     parts = cifar10_splits(args.data, {'train': args.n_train, 'val': args.n_val}, seed=args.seed)
     sup = Supernet(nb201(C=args.C, N=args.N), norm='none')
-    cfg = ScratchConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, size=args.size if args.size != 32 else None)
+    cfg = ScratchConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                        size=args.size if args.size != 32 else None, precision=args.precision)
     out = Path(args.out or 'runs/groundtruth.csv'); print(f'{len(archs)} cells x {len(seeds)} seed(s), {args.epochs} epoch(s) each; table {out.resolve()}')
     acc = run_batch(archs, functools.partial(_fresh_subnet, sup), {k: parts[k] for k in ('train', 'val')}, cfg, out, seeds=seeds,
                     space=sup.space, progress=not args.quiet, executor=ex)
@@ -284,6 +285,8 @@ def build_parser() -> argparse.ArgumentParser:
     for name, typ, d in (('C', int, 8), ('N', int, 1), ('epochs', int, 1), ('batch-size', int, 256), ('lr', float, 0.1),
                          ('size', int, 16), ('n-train', int, 2000), ('n-val', int, 500)):
         sp.add_argument(f'--{name}', type=typ, default=d, help=f'default {d}')
+    sp.add_argument('--precision', choices=('fp32', 'bf16', 'fp16'), default='fp32',
+                    help='forwards: fp32, bf16 (autocast), fp16 (CUDA)')
     _add_executor_args(sp); sp.set_defaults(fn=cmd_groundtruth)
     sp = sub.add_parser('table', help=cmd_table.__doc__); sp.add_argument('dirs', nargs='+', help='paper run directories')
     sp.add_argument('--out', help='also write paper_table.{md,csv} and paper_runs.csv here'); sp.set_defaults(fn=cmd_table)

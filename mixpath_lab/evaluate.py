@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from fastcore.basics import patch
 from .core import progress_bar
 from .core import MixpathError, get_logger
+from .train import autocast_for, check_precision
 
 log = get_logger('evaluate')
 
@@ -81,13 +82,15 @@ class Evaluator:
                  n_recal_batches: int = 20, # recalibrate on the first n batches (the same for every arch)
                  recalibrate: bool = True,  # default for `accuracy`; False: the supernet's inherited statistics
                  device: torch.device | str | None = None, # where batches live (default: the supernet's device)
-                 scope: str = 'used'):    # which BNs are reset: 'used' by the arch or 'all'
+                 scope: str = 'used',     # which BNs are reset: 'used' by the arch or 'all'
+                 precision: str = 'fp32'): # forwards in 'fp32', 'bf16' (autocast) or 'fp16' (CUDA autocast)
         if recal_batches is val_batches: raise MixpathError('recal_batches and val_batches are the same object; '
             'recalibrate on a held-out part of the training data, never on the split you measure accuracy on')
         if n_recal_batches < 1: raise MixpathError(f'n_recal_batches must be >= 1, got {n_recal_batches}')
         p = next(iter(supernet.parameters()), None)
         self.device = torch.device(device) if device is not None else (p.device if p is not None else torch.device('cpu'))
         self.supernet, self.recalibrate, self.scope, self.n_recal_batches = supernet, recalibrate, scope, n_recal_batches
+        self.precision = check_precision(precision, self.device)
         self.recal = materialize(recal_batches, n_recal_batches, self.device, 'recalibration split')
         self.val = materialize(val_batches, None, self.device, 'validation split')
         self._tensors = list(supernet.parameters()), list(supernet.buffers())  # listed once: walking the modules is slow
@@ -115,7 +118,7 @@ def _run(self: Evaluator, arch, recalibrate: bool) -> dict:
     net, t0 = self.supernet, time.perf_counter()
     modes = [(m, m.training) for m in self._modules]
     try:
-        with torch.no_grad():
+        with torch.no_grad(), autocast_for(self.precision, self.device):   # BN statistics accumulate in fp32
             net.eval()
             if recalibrate:
                 with BNRecalibration(net, self.scope, self._bns) as rc:

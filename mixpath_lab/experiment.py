@@ -103,6 +103,7 @@ class RankingConfig:
                                       # data/proxy_truth.csv where it covers the cells; None: no proxy ceiling
     proxy_truth_epochs: int = 5      # the from-scratch recipe's epochs looked up in proxy_truth
     threads: int | None = None       # torch CPU threads (None: leave as is)
+    precision: str = 'fp32'          # forwards of training and evaluation: fp32, bf16 (autocast) or fp16 (CUDA)
 
     def __post_init__(self):
         if isinstance(self.free_proxies, str): self.free_proxies = [p.strip() for p in self.free_proxies.split(',') if p.strip()]
@@ -123,7 +124,7 @@ class RankingConfig:
     def train_config(self) -> TrainConfig:
         return TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, momentum=0.9, nesterov=self.nesterov,
                            weight_decay=self.weight_decay, grad_clip=self.grad_clip, seed=self.seed,
-                           steps_per_epoch=self.steps_per_epoch, ckpt_every=1, log_every=25)
+                           steps_per_epoch=self.steps_per_epoch, ckpt_every=1, log_every=25, precision=self.precision)
 
 # %% ../nbs/16_experiment.ipynb #772d25d7
 _EXAMPLES = {'data_root': '/data/cifar10', 'steps_per_epoch': 50, 'threads': 2, 'norms': ['sbn', 'bn']}
@@ -235,14 +236,15 @@ def train_supernet(cfg: RankingConfig, arm: str, batches: Batches, run_dir: Path
                           Path(run_dir)/'fewshot', progress)
     return net, tr
 
-def make_evaluator(net: Supernet, batches: dict, n_recal_batches: int) -> Evaluator:
+def make_evaluator(net: Supernet, batches: dict, n_recal_batches: int, precision: str = 'fp32') -> Evaluator:
     "An `Evaluator` on the run's splits that recalibrates on the first `n_recal_batches` of the recal split's first epoch."
     batches['recal'].set_epoch(0)   # the same recalibration images for every arm and every evaluation of a run
-    return Evaluator(net, batches['recal'], batches['val'], n_recal_batches=min(n_recal_batches, len(batches['recal'])))
+    return Evaluator(net, batches['recal'], batches['val'], n_recal_batches=min(n_recal_batches, len(batches['recal'])),
+                     precision=precision)
 
 def rank_supernet(net: Supernet, cells: Sequence[str], batches: dict, cfg: RankingConfig, progress: bool = True) -> pd.DataFrame:
     "Supernet accuracy of every cell, recalibrated (and inherited if configured)."
-    ev = make_evaluator(net, batches, cfg.n_recal_batches)
+    ev = make_evaluator(net, batches, cfg.n_recal_batches, cfg.precision)
     df = pd.DataFrame(ev.evaluate(cells, recalibrate=True, progress=progress))[['arch', 'acc']].rename(columns={'acc': 'acc_recal'})
     if cfg.inherited: df['acc_inherited'] = [r['acc'] for r in ev.evaluate(cells, recalibrate=False, progress=progress)]
     return df
@@ -275,7 +277,7 @@ class RankTracker(Callback):
     def after_epoch(self):
         e = self.epoch + 1
         if e not in self.epochs or self.rank != 0: return   # rank 0 ranks; the other ranks go on (BN buffers restored)
-        ev = make_evaluator(self.model, self.batches, self.n_recal_batches)
+        ev = make_evaluator(self.model, self.batches, self.n_recal_batches, self.config.precision)
         for rec_mode in ((True, False) if self.inherited else (True,)):
             acc = np.array([r['acc'] for r in ev.evaluate(self.cells, recalibrate=rec_mode, progress=False)])
             try:
@@ -471,7 +473,7 @@ def search_supernet(run_dir: str | Path, out: str | Path, norm: str = 'sbn', met
     if method not in methods: raise MixpathError(f'unknown search method {method!r}; choose one of {", ".join(methods)}')
     net, cfg = load_supernet(run_dir, norm)
     b = make_batches(cfg)
-    ev = make_evaluator(net, b, cfg.n_recal_batches)
+    ev = make_evaluator(net, b, cfg.n_recal_batches, cfg.precision)
     with RunLock(out):   # one search process at a time in `out`
         s = methods[method](net.space, ev.accuracy, cell_mflops, cost_limit=mflops_limit, pop_size=pop_size,
                             budget=budget, seed=seed, run_dir=out, callbacks=callbacks, progress=progress, fresh=fresh,

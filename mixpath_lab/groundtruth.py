@@ -20,6 +20,7 @@ from fastcore.basics import patch
 from .core import MixpathError, atomic_write, get_logger, to_jsonable
 from .data import Batches
 from .executor import Executor, Task, as_executor
+from .train import autocast_for, check_precision
 
 # %% auto #0
 __all__ = ['COLUMNS', 'ScratchConfig', 'data_fingerprint', 'run_config', 'config_hash', 'train_from_scratch', 'evaluate_model',
@@ -42,6 +43,7 @@ class ScratchConfig:
     pad: int = 4 # zero padding of the random crop (4 at 32x32; scale it with `size`, e.g. 2 at 16x16)
     cutout: int = 0
     eval_batch_size: int = 1000
+    precision: str = 'fp32' # 'bf16': autocast (CPU, CUDA); 'fp16': autocast + grad scaler (CUDA only)
 
 # %% ../nbs/13_groundtruth.ipynb #5f145261
 def data_fingerprint(data: Mapping[str, tuple[torch.Tensor, torch.Tensor]], keys: Sequence[str] = ('train', 'val')) -> str:
@@ -79,6 +81,7 @@ def train_from_scratch(model_fn: Callable[[Any], nn.Module], # arch -> a freshly
                       ) -> dict:
     "Train `model_fn(arch)` from scratch with `config`; the validation accuracy and training summary."
     t0, dev = time.perf_counter(), torch.device(device)
+    check_precision(config.precision, dev)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed); model = model_fn(arch)
         if reinit: _reset(model)
@@ -87,32 +90,37 @@ def train_from_scratch(model_fn: Callable[[Any], nn.Module], # arch -> a freshly
                  cutout=config.cutout, pad=config.pad, device=dev)
     opt = torch.optim.SGD(model.parameters(), config.lr, momentum=config.momentum, nesterov=config.nesterov, weight_decay=config.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, config.epochs * len(tb)))
-    stats = _fit(model, tb, opt, sched, config, progress)
+    scaler = torch.amp.GradScaler(dev.type, enabled=config.precision == 'fp16')   # a no-op in fp32 and bf16
+    stats = _fit(model, tb, opt, sched, config, progress, scaler)
     stats.update(evaluate_model(model, Batches(*data['val'], config.eval_batch_size, seed, shuffle=False, size=config.size,
-                                               drop_last=False, device=dev)))
+                                               drop_last=False, device=dev), config.precision))
     return {**stats, 'n_params': sum(p.numel() for p in model.parameters()), 'seconds': time.perf_counter() - t0}
 
 # %% ../nbs/13_groundtruth.ipynb #7622e24a
-def _fit(model: nn.Module, tb: Batches, opt, sched, config: ScratchConfig, progress: bool = False) -> dict:
+def _fit(model: nn.Module, tb: Batches, opt, sched, config: ScratchConfig, progress: bool = False,
+         scaler: torch.amp.GradScaler | None = None) -> dict:
+    scaler = scaler or torch.amp.GradScaler(enabled=False)
     steps, diverged = 0, False
     for epoch in progress_bar(range(config.epochs), 'epochs', disable=not progress, leave=False):
         model.train(); tb.set_epoch(epoch); tot = correct = n = 0
         for xb, yb in tb:
-            out = model(xb); loss = F.cross_entropy(out, yb, label_smoothing=config.label_smoothing)
-            opt.zero_grad(set_to_none=True); loss.backward()
-            if config.clip: nn.utils.clip_grad_norm_(model.parameters(), config.clip)
-            opt.step(); sched.step(); steps += 1
+            with autocast_for(config.precision, xb.device): out = model(xb)
+            loss = F.cross_entropy(out.float(), yb, label_smoothing=config.label_smoothing)
+            opt.zero_grad(set_to_none=True); scaler.scale(loss).backward()
+            if config.clip: scaler.unscale_(opt); nn.utils.clip_grad_norm_(model.parameters(), config.clip)
+            scaler.step(opt); scaler.update(); sched.step(); steps += 1
             diverged |= not math.isfinite(loss.item())
             tot += loss.item() * len(yb); correct += (out.argmax(1) == yb).sum().item(); n += len(yb)
     if diverged: get_logger('groundtruth').warning('training loss became non-finite; the result is kept (marked diverged)')
     return {'train_loss': tot / max(n, 1), 'train_acc': correct / max(n, 1), 'steps': steps, 'diverged': diverged}
 
 @torch.no_grad()
-def evaluate_model(model: nn.Module, batches: Iterable) -> dict:
-    "Accuracy (fraction) and mean cross-entropy of `model` in eval mode over `batches`."
+def evaluate_model(model: nn.Module, batches: Iterable, precision: str = 'fp32') -> dict:
+    "Accuracy (fraction) and mean cross-entropy of `model` in eval mode over `batches`, forwards in `precision`."
     model.eval(); tot = correct = n = 0
     for xb, yb in batches:
-        out = model(xb); tot += F.cross_entropy(out, yb, reduction='sum').item()
+        with autocast_for(precision, xb.device): out = model(xb)
+        tot += F.cross_entropy(out.float(), yb, reduction='sum').item()
         correct += (out.argmax(1) == yb).sum().item(); n += len(yb)
     if not n: raise MixpathError('no validation batches: the val part of data is empty')
     return {'accuracy': correct / n, 'val_loss': tot / n}
@@ -216,6 +224,7 @@ def run_batch(archs: Sequence[Any], # arch strings (or `Arch`es with `space`)
               executor: Executor | str | None = None, # where the runs go (`mixpath_lab.executor`; None: this process)
              ) -> dict[str, float]:
     "Train the missing (arch, seed) runs from scratch into `table`; mean accuracy over `seeds` per arch."
+    check_precision(config.precision, device)   # refused here, not in every task
     table = table if isinstance(table, GroundTruthTable) else GroundTruthTable(table)
     keys = list(dict.fromkeys(_arch_key(a, space) for a in archs))
     cfgs = {s: run_config(config, data, s) for s in seeds}

@@ -184,8 +184,9 @@ def _make_cost_fn(self: PrioritizedBoard) -> Callable[[Arch], float]:
 def scores(self: PrioritizedBoard, arch: Arch) -> torch.Tensor:
     "Matching scores (one per board entry, with grad to the matching network) of the board paths for student `arch`."
     es, model = self.board.entries, self.trainer.model
-    with torch.no_grad(), frozen_bn_stats(model):
-        p = F.softmax(model(torch.cat([e.x for e in es]), arch), -1)
+    with torch.no_grad(), frozen_bn_stats(model), self.trainer.autocast():
+        out = model(torch.cat([e.x for e in es]), arch)
+    p = F.softmax(out.float(), -1)
     diff = p.view(len(es), -1, p.shape[-1]) - torch.stack([e.probs for e in es])
     return self.net(diff)
 
@@ -205,13 +206,16 @@ def meta_update(self: PrioritizedBoard, arch: Arch) -> float | None:
     if not self.board.entries or len(x) < 2 * s: return None
     sc = self.scores(arch); i = int(_all_mean_(sc.detach().clone()).argmax()); rho = torch.sigmoid(-sc[i])
     names, params = zip(*[(n, p) for n, p in model.named_parameters() if p.requires_grad])
+    amp = self.trainer.autocast   # forwards in the run's precision, losses on fp32 logits
     with frozen_bn_stats(model):
-        with torch.no_grad(): soft = F.softmax(model(x[:s], self.board.entries[i].arch), -1)
-        g = torch.autograd.grad(soft_ce(model(x[:s], arch), soft), params, allow_unused=True)
+        with torch.no_grad(), amp(): soft = F.softmax(model(x[:s], self.board.entries[i].arch).float(), -1)
+        with amp(): out = model(x[:s], arch)
+        g = torch.autograd.grad(soft_ce(out.float(), soft), params, allow_unused=True)
         used = [(n, p, gi) for n, p, gi in zip(names, params, g) if gi is not None]
         lr = self.trainer.opt.param_groups[0]['lr']
         w2 = {n: (p - lr * float(rho.detach()) * gi).detach().requires_grad_() for n, p, gi in used}
-        val = self.trainer.loss_func(functional_call(model, w2, (x[s:2 * s], arch)), y[s:2 * s])
+        with amp(): out = functional_call(model, w2, (x[s:2 * s], arch))
+        val = self.trainer.loss_func(out.float(), y[s:2 * s])
         gv = torch.autograd.grad(val, list(w2.values()))
     dval = -lr * sum((a * gi).sum() for a, (_, _, gi) in zip(gv, used))
     self.meta_opt.zero_grad(set_to_none=True); (rho * dval.detach()).backward()
@@ -234,7 +238,8 @@ def before_step(self: PrioritizedBoard):
 def after_loss(self: PrioritizedBoard):
     if self.teacher is None: return
     t, model = self.trainer, self.trainer.model
-    with torch.no_grad(), frozen_bn_stats(model): soft = F.softmax(model(t.xb, self.teacher), -1)
+    with torch.no_grad(), frozen_bn_stats(model), t.autocast(): out = model(t.xb, self.teacher)
+    soft = F.softmax(out.float(), -1)
     kd = soft_ce(t.preds, soft); self.kd = float(kd.detach())
     t.loss = (self.rho * kd + (2 - self.rho) * t.loss) / 2
     self._sums['kd'] += self.kd; self._sums['rho'] += self.rho; self._sums['n'] += 1
@@ -373,12 +378,15 @@ def before_epoch(self: CrossPathConsistency): self._sums = dict(ce_b=0.0, cons=0
 def _forward(self: CrossPathConsistency, which: str, arch: Arch) -> tuple[torch.Tensor, torch.Tensor]:
     "Logits and representation of `arch` on the batch, from the student ('student') or the mean teacher ('teacher')."
     t = self.trainer
-    if which == 'student': logits = t.model(t.xb, arch); key = 'student'
+    if which == 'student':
+        with t.autocast(): logits = t.model(t.xb, arch)
+        key = 'student'
     else:
         net = self.ema if self.ema is not None else t.model
-        with torch.no_grad(), frozen_bn_stats(net): logits = net(t.xb, arch)
+        with torch.no_grad(), frozen_bn_stats(net), t.autocast(): logits = net(t.xb, arch)
         key = 'teacher' if self.ema is not None else 'student'
-    return logits, (logits if self.rep == 'logits' else self._feats[key].flatten(1))
+    logits = logits.float()   # the loss terms in fp32 whatever the run's precision
+    return logits, (logits if self.rep == 'logits' else self._feats[key].flatten(1).float())
 
 @patch
 def distance(self: CrossPathConsistency, s: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -400,7 +408,7 @@ def before_step(self: CrossPathConsistency):
 @patch
 def after_loss(self: CrossPathConsistency):
     t = self.trainer
-    s_a = t.preds if self.rep == 'logits' else self._feats['student'].flatten(1)
+    s_a = t.preds if self.rep == 'logits' else self._feats['student'].flatten(1).float()
     logits_b, s_b = self._forward('student', self.arch_b)
     _, t_a = self._forward('teacher', t.arch); _, t_b = self._forward('teacher', self.arch_b)
     ce_b = t.loss_func(logits_b, t.yb)

@@ -4,7 +4,7 @@
 
 # %% ../nbs/10_train.ipynb #1109c3ed
 from __future__ import annotations
-import atexit, contextlib, io, json, math, os, pickle, re, time, types, typing, zlib
+import atexit, contextlib, functools, io, json, math, os, pickle, re, time, types, typing, zlib
 from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -17,9 +17,10 @@ from .core import progress_bar
 from .core import MixpathError, RunDir, RunLock, as_rng, atomic_write, get_logger, to_jsonable, writing
 
 # %% auto #0
-__all__ = ['EVENTS', 'CKPT_FORMAT', 'check_fields', 'TrainConfig', 'encode_state', 'decode_state', 'dist_info',
-           'init_distributed', 'arch_hash', 'CancelStepException', 'CancelEpochException', 'CancelFitException',
-           'Callback', 'Trainer', 'LRSchedule', 'GradClip', 'Metrics', 'Recorder', 'Checkpoint', 'Progress']
+__all__ = ['PRECISIONS', 'EVENTS', 'CKPT_FORMAT', 'check_fields', 'TrainConfig', 'check_precision', 'autocast_for',
+           'encode_state', 'decode_state', 'dist_info', 'init_distributed', 'arch_hash', 'CancelStepException',
+           'CancelEpochException', 'CancelFitException', 'Callback', 'Trainer', 'LRSchedule', 'GradClip', 'Metrics',
+           'Recorder', 'Checkpoint', 'Progress']
 
 # %% ../nbs/10_train.ipynb #9d65a292
 _KINDS = {int: 'an integer', float: 'a finite number', bool: 'True or False', str: 'a string', type(None): 'None', tuple: 'a list'}
@@ -69,9 +70,13 @@ class TrainConfig:
     ckpt_every: int = 1                 # write a checkpoint every this many epochs (and after the last)
     log_every: int = 50                 # one history record per this many steps (and at each epoch end)
     steps_per_epoch: int | None = None  # cap on steps per epoch (proxies); None: every batch
+    precision: typing.Literal['fp32', 'bf16', 'fp16'] = 'fp32'  # bf16: autocast; fp16: autocast + grad scaler (CUDA)
 
     def __post_init__(self):
         check_fields(self, {'steps_per_epoch': 50})
+        if self.precision == 'fp16' and not torch.cuda.is_available():   # refused before any run dir is written
+            raise MixpathError("TrainConfig: precision='fp16' needs CUDA, and this machine has none; "
+                               "use precision='bf16' (autocast on CPU) or 'fp32'")
         bad = [(k, v, why) for k, v, why in [
             ('epochs', self.epochs, self.epochs >= 1), ('batch_size', self.batch_size, self.batch_size >= 1),
             ('lr', self.lr, self.lr > 0), ('lr_min', self.lr_min, 0 <= self.lr_min <= self.lr),
@@ -91,6 +96,36 @@ class TrainConfig:
         unknown = sorted(set(d) - {f.name for f in fields(cls)})
         if unknown: raise MixpathError(f'TrainConfig: unknown key(s) {unknown}; known: {[f.name for f in fields(cls)]}')
         return cls(**d)
+
+# %% ../nbs/10_train.ipynb #7bc02bfd
+PRECISIONS = ('fp32', 'bf16', 'fp16')
+_DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
+
+@functools.cache
+def _warn_if_emulated_bf16() -> bool:
+    "Warn (once per process) when this CPU has no bf16 instructions; True if it has them."
+    try: native = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError): return True   # unknown: nothing to say
+    if not native: get_logger('train').warning("precision='bf16' on a CPU without bf16 instructions (AVX-512 BF16 or "
+                                               'AMX): autocast emulates it, several times slower than fp32 '
+                                               '(bench/bench_precision.py)')
+    return native
+
+def check_precision(precision: str, device: torch.device | str = 'cpu') -> str:
+    "`precision` if it is known and runs on `device`; a `MixpathError` saying what to use otherwise."
+    if precision not in PRECISIONS:
+        raise MixpathError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}, "
+                           "e.g. precision='bf16'")
+    if precision == 'fp16' and torch.device(device).type != 'cuda':
+        raise MixpathError(f"precision='fp16' needs CUDA (fp16 kernels and a grad scaler), not the "
+                           f"{torch.device(device).type} device; use precision='bf16' there")
+    if precision == 'bf16' and torch.device(device).type == 'cpu': _warn_if_emulated_bf16()
+    return precision
+
+def autocast_for(precision: str, device: torch.device | str = 'cpu') -> contextlib.AbstractContextManager:
+    "`torch.autocast` to `precision` on `device`; nothing for fp32."
+    if check_precision(precision, device) == 'fp32': return contextlib.nullcontext()
+    return torch.autocast(torch.device(device).type, dtype=_DTYPES[precision])
 
 # %% ../nbs/10_train.ipynb #f3f99dbb
 def _enc(o: Any) -> Any:
@@ -198,7 +233,9 @@ _WHEN_ONLY = ('ckpt_every',)   # train settings that decide when files are writt
 
 def _run_diff(old: dict, new: dict) -> tuple[str, Any, Any] | None:
     "`_first_diff` of two trainers' metas, ignoring the settings a resume may change (`_WHEN_ONLY`)."
-    def drop(m): return {**m, 'train': {k: v for k, v in m['train'].items() if k not in _WHEN_ONLY}} if 'train' in m else m
+    def drop(m):   # a run from before `precision` existed ran in fp32
+        if 'train' not in m: return m
+        return {**m, 'train': {'precision': 'fp32', **{k: v for k, v in m['train'].items() if k not in _WHEN_ONLY}}}
     return _first_diff(drop(old), drop(new))
 
 # %% ../nbs/10_train.ipynb #23b3f100
@@ -218,6 +255,7 @@ class Trainer:
         self.space = getattr(model, 'space', None) or getattr(sampler, 'space', None)
         self.rank, self.world_size = dist_info()
         self.device = next(model.parameters()).device
+        check_precision(cfg.precision, self.device)
         bs = getattr(batches, 'batch_size', None)
         if bs is not None and bs != cfg.batch_size:
             raise MixpathError(f'the batches give global batch size {bs}, the config says batch_size={cfg.batch_size}; make them agree')
@@ -228,6 +266,7 @@ class Trainer:
         self.opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
                                    weight_decay=cfg.weight_decay)
         self.sched = torch.optim.lr_scheduler.CosineAnnealingLR(self.opt, T_max=self.total_steps, eta_min=cfg.lr_min)
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=cfg.precision == 'fp16')   # a no-op otherwise
         self.meta = _plain({'train': cfg.to_dict(), 'model': _model_config(model, self.space),
                             'sampler': getattr(sampler, 'name', type(sampler).__name__)})
         self.run_dir = self._open_run_dir(run_dir)
@@ -313,19 +352,27 @@ def _one_step(self):
         self.arch = self.sampler.sample()
         self.callback('before_step')
         self._keep_stats()
-        self.preds = self.model(self.xb, self.arch)
+        with self.autocast(): self.preds = self.model(self.xb, self.arch)
+        if torch.is_tensor(self.preds): self.preds = self.preds.float()   # the loss in fp32 (the same tensor in fp32)
         self.loss = self.loss_func(self.preds, self.yb)
         self.callback('after_loss')
         self._check_loss()
-        self.loss.backward()
+        self.scaler.scale(self.loss).backward()
         self._sync_grads()
+        self.scaler.unscale_(self.opt)   # clipping (after_backward) sees true gradients
         self.callback('after_backward')
-        self.opt.step()
+        self.scaler.step(self.opt); self.scaler.update()
         self.callback('after_step')
     except CancelStepException: pass
     finally:
         self.opt.zero_grad(set_to_none=True)
         self.step += 1
+
+# %% ../nbs/10_train.ipynb #964dc6b8
+@patch
+def autocast(self: Trainer) -> contextlib.AbstractContextManager:
+    "The autocast context of `config.precision` on the model's device (nothing for fp32)."
+    return autocast_for(self.config.precision, self.device)
 
 # %% ../nbs/10_train.ipynb #58bb43d8
 def _check_loss(self):
@@ -510,7 +557,7 @@ def _save_checkpoint(self: Trainer, path: str | Path | None = None, epoch: int |
                  'sampler': encode_state(self.sampler.state_dict()), 'torch_rng': torch.get_rng_state(),
                  'cuda_rng': torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
                  'history': json.dumps(to_jsonable(self.history)), 'history_len': len(self.history), 'meta': self.meta,
-                 'callbacks': cbs, 'elapsed': self.train_time}
+                 'callbacks': cbs, 'elapsed': self.train_time, 'scaler': self.scaler.state_dict()}
         buf = io.BytesIO(); torch.save(state, buf)   # written by Python, so a full disk is an OSError naming the file
         out = atomic_write(path, lambda p: p.write_bytes(buf.getbuffer()))
     if self.distributed: dist.barrier()   # no rank goes on (and perhaps resumes) before the file is there
@@ -524,6 +571,7 @@ def _load_checkpoint(self: Trainer, path: str | Path):
                            'resume with the same space, model, sampler and config, or start a new run directory')
     self.model.load_state_dict(ck['model']); self.opt.load_state_dict(ck['opt']); self.sched.load_state_dict(ck['sched'])
     self.sampler.load_state_dict(decode_state(ck['sampler']))
+    if ck.get('scaler'): self.scaler.load_state_dict(ck['scaler'])
     torch.set_rng_state(ck['torch_rng'])
     if ck['cuda_rng'] and torch.cuda.is_available(): torch.cuda.set_rng_state_all(ck['cuda_rng'])
     self.start_epoch, self.step, self.elapsed = ck['epoch'], ck['step'], ck['elapsed']
