@@ -58,7 +58,9 @@ def data_fingerprint(data: Mapping[str, tuple[torch.Tensor, torch.Tensor]], keys
 
 def run_config(config: ScratchConfig, data: Mapping, seed: int) -> dict:
     "The full description of one from-scratch run: recipe, seed and data fingerprint."
-    return {**asdict(config), 'seed': int(seed), 'data': data_fingerprint(data)}
+    d = asdict(config)
+    if d.get('precision') == 'fp32': del d['precision']   # fp32 rows keep the key they had before precision existed
+    return {**d, 'seed': int(seed), 'data': data_fingerprint(data)}
 
 def config_hash(config: Mapping | Any) -> str:
     "A short stable hash of a config (dict or dataclass) via its canonical JSON."
