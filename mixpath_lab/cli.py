@@ -235,7 +235,7 @@ def cmd_proxy_truth(args) -> int:
 def cmd_levers(args) -> int:
     "The lever study: tau-vs-budget curves of named settings over seeds on the same cells (resumable)."
     from mixpath_lab import levers as L
-    from mixpath_lab.core import atomic_write
+    from mixpath_lab.core import atomic_write, plotly_js
     names = [n.strip() for n in (args.levers or ','.join([*L.LEVERS, *L.EVAL_LEVERS])).split(',') if n.strip()]
     base = {**_kv(args.set), **({'data_root': args.data} if args.data else {})}
     track = [int(e) for e in args.track.split(',')] if args.track else None
@@ -244,7 +244,7 @@ def cmd_levers(args) -> int:
     curves, evals = L.lever_curves(out, runs), L.eval_levers(out, runs)
     atomic_write(out/'curves.csv', lambda f: curves.to_csv(f, index=False)); atomic_write(out/'eval_levers.csv', lambda f: evals.to_csv(f, index=False))
     md = L.lever_markdown(L.lever_table(curves, evals)); atomic_write(out/'levers.md', lambda f: f.write_text(md))
-    L.lever_figure(curves).write_html(out/'levers.html', include_plotlyjs=True)
+    h = out/'levers.html'; L.lever_figure(curves).write_html(h, include_plotlyjs=plotly_js(h))   # offline
     print(md); print(f'written: {out}/levers.md, levers.html, curves.csv, eval_levers.csv'); _show_executor(ex); return 0
 
 # %% ../nbs/18_cli.ipynb #244e4ed7
