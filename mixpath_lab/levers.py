@@ -48,8 +48,10 @@ def lever_runs(levers: Sequence[str] | None = None, seeds: Sequence[int] = (0, 1
         if n not in LEVERS and n not in EVAL_LEVERS:
             raise MixpathError(f'unknown lever {n!r}; choose from {", ".join([*LEVERS, *EVAL_LEVERS])}')
         sets = list(LEVERS[n].items()) if n in LEVERS else [('baseline', {})]
-        if only and only not in dict(sets): raise MixpathError(f'lever {n!r} has no setting {only!r}; it has {[s for s, _ in sets]}')
-        rows += [dict(lever=n, setting=s, seed=sd, folder=f'{_slug(o)}/seed{sd}', config=RankingConfig(**{**base, **o, 'seed': sd}))
+        if only and only not in dict(sets):
+            raise MixpathError(f'lever {n!r} has no setting {only!r}; it has {[s for s, _ in sets]}')
+        rows += [dict(lever=n, setting=s, seed=sd, folder=f'{_slug(o)}/seed{sd}',
+                      config=RankingConfig(**{**base, **o, 'seed': sd}))
                  for i, (s, o) in enumerate(sets) if not only or i == 0 or s == only for sd in seeds]
     return pd.DataFrame(rows).drop_duplicates(['lever', 'setting', 'seed'], ignore_index=True)
 
@@ -58,7 +60,8 @@ def _per_batch(net, arch, val) -> np.ndarray:
     "(correct, summed loss, images) of each validation batch."
     out = []
     for x, y in val:
-        o = net(x, arch).float(); out.append(((o.argmax(1) == y).sum().item(), F.cross_entropy(o, y, reduction='sum').item(), len(y)))
+        o = net(x, arch).float()
+        out.append(((o.argmax(1) == y).sum().item(), F.cross_entropy(o, y, reduction='sum').item(), len(y)))
     return np.array(out, dtype=float)
 
 @torch.no_grad()
@@ -73,15 +76,16 @@ def _mode_scores(net, arch, recal, val, bns, mode: str) -> np.ndarray:
         return _per_batch(net, arch, val)   # 'batch statistics': BNs stay in training mode
 
 def cell_scores(net, cells: Sequence[str], cfg: RankingConfig, sizes: Sequence[int] = (250, 500, 1000)) -> pd.DataFrame:
-    "Per cell, BN mode and validation size: accuracy and mean loss (BN modes: recalibrated, inherited, batch statistics)."
+    "Per cell, BN mode (recalibrated, inherited, batch statistics) and validation size: accuracy and mean loss."
     b, val_x = make_batches(cfg), data_parts(cfg)['val']
     b['recal'].set_epoch(0); recal = materialize(b['recal'], min(cfg.n_recal_batches, len(b['recal'])))
-    val = materialize(Batches(*val_x, 250, seed=0, shuffle=False, drop_last=False, size=cfg.size if cfg.size != 32 else None))
+    size = cfg.size if cfg.size != 32 else None
+    val = materialize(Batches(*val_x, 250, seed=0, shuffle=False, drop_last=False, size=size))
     bns, rows, was = bn_modules(net), [], net.training
     for a in cells:
         for mode in ('recalibrated', 'inherited', 'batch statistics'):
             c = np.cumsum(_mode_scores(net, a, recal, val, bns, mode), axis=0); n = c[:, 2]
-            for i in dict.fromkeys(int(np.searchsorted(n, min(s, n[-1]))) for s in sizes):   # sizes past the split: all of it, once
+            for i in dict.fromkeys(int(np.searchsorted(n, min(s, n[-1]))) for s in sizes):   # past the split: all, once
                 rows.append(dict(arch=a, mode=mode, n_val=int(n[i]), acc=c[i, 0] / n[i], loss=c[i, 1] / n[i]))
     net.train(was); return pd.DataFrame(rows)
 
@@ -92,19 +96,25 @@ def lever_task(config: dict, folder: str, track: Sequence[int], scores: bool) ->
     if (folder/'done.json').exists(): return json.loads((folder/'done.json').read_text())
     t0 = time.process_time(); res = run_ranking(cfg, folder, progress=False, track=track)
     cpu = time.process_time() - t0
-    if scores: atomic_write(folder/'cell_scores.csv', lambda f: cell_scores(res['nets'][cfg.norms[0]], res['cells'], cfg).to_csv(f, index=False))
+    if scores:
+        cs = cell_scores(res['nets'][cfg.norms[0]], res['cells'], cfg)
+        atomic_write(folder/'cell_scores.csv', lambda f: cs.to_csv(f, index=False))
     done = {'train_s': res['summary']['timings'][cfg.norms[0]]['train_s'], 'cpu_s': round(cpu, 1), 'epochs': cfg.epochs}
     write_json(folder/'done.json', done); return done
 
 def run_levers(out: str | Path, levers: Sequence[str] | None = None, seeds: Sequence[int] = (0, 1, 2),
-               base: dict | None = None, track: Sequence[int] | None = None, executor=None, progress: bool = True) -> pd.DataFrame:
+               base: dict | None = None, track: Sequence[int] | None = None, executor=None,
+               progress: bool = True) -> pd.DataFrame:
     "Every run of the study into `out` (resumable); the table of runs (`runs.csv`)."
     out, runs = Path(out), lever_runs(levers, seeds, base)
-    epochs = runs.config.iloc[0].epochs; track = sorted(set(track or (max(1, epochs // 4), max(1, epochs // 2), epochs)))
+    epochs = runs.config.iloc[0].epochs
+    track = sorted(set(track or (max(1, epochs // 4), max(1, epochs // 2), epochs)))
     jobs = runs.drop_duplicates('folder')
-    tasks = [Task(r.folder, lever_task, (r.config.to_dict(), str(out/r.folder), track, r.folder.startswith('base/'))) for r in jobs.itertuples()]
+    tasks = [Task(r.folder, lever_task, (r.config.to_dict(), str(out/r.folder), track, r.folder.startswith('base/')))
+             for r in jobs.itertuples()]
     as_executor(executor).run(tasks, progress, desc='lever runs')
-    atomic_write(out/'runs.csv', lambda f: runs.assign(config=[json.dumps(c.to_dict()) for c in runs.config]).to_csv(f, index=False))
+    table = runs.assign(config=[json.dumps(c.to_dict()) for c in runs.config])
+    atomic_write(out/'runs.csv', lambda f: table.to_csv(f, index=False))
     return runs
 
 # %% ../nbs/25_levers.ipynb #8587cd82
@@ -122,18 +132,21 @@ def lever_curves(out: str | Path, runs: pd.DataFrame) -> pd.DataFrame:
 
 def eval_levers(out: str | Path, runs: pd.DataFrame) -> pd.DataFrame:
     "Tau per (evaluation lever, setting, seed) from the baseline runs' `cell_scores.csv`."
-    rows, truth = [], None
+    rows = []
     for r in runs[runs.folder.str.startswith('base/')].drop_duplicates('folder').itertuples():
         d = Path(out)/r.folder
         if not (d/'cell_scores.csv').exists(): continue
         cs, cells = pd.read_csv(d/'cell_scores.csv'), pd.read_csv(d/'cells.csv').set_index('arch')['truth']
-        tau = lambda q: float(stats.kendalltau(q.set_index('arch').loc[cells.index].iloc[:, 0], cells).statistic)
-        full, m = cs[cs.n_val == cs.n_val.max()], cs['mode'] == 'recalibrated'
+        def add(lever, setting, q: pd.Series):   # q: a score per arch, higher is better
+            tau = stats.kendalltau(q.loc[cells.index], cells).statistic
+            rows.append(dict(lever=lever, setting=setting, seed=r.seed, kendall=float(tau)))
+        full = cs[cs.n_val == cs.n_val.max()]
+        rec = full[full['mode'] == 'recalibrated'].set_index('arch')
         for mode in ('recalibrated', 'inherited', 'batch statistics'):   # the baseline of each evaluation lever first
-            rows.append(dict(lever='bn mode', setting=mode, seed=r.seed, kendall=tau(full[full['mode'] == mode][['arch', 'acc']])))
-        rows.append(dict(lever='score', setting='accuracy', seed=r.seed, kendall=tau(full[full['mode'] == 'recalibrated'][['arch', 'acc']])))
-        rows.append(dict(lever='score', setting='loss', seed=r.seed, kendall=tau(full[full['mode'] == 'recalibrated'][['arch', 'loss']].assign(loss=lambda x: -x.loss))))
-        for n, g in sorted(cs[m].groupby('n_val'), key=lambda t: -t[0]): rows.append(dict(lever='validation images', setting=f'{n} images', seed=r.seed, kendall=tau(g[['arch', 'acc']])))
+            add('bn mode', mode, full[full['mode'] == mode].set_index('arch')['acc'])
+        add('score', 'accuracy', rec['acc']); add('score', 'loss', -rec['loss'])
+        for n, g in sorted(cs[cs['mode'] == 'recalibrated'].groupby('n_val'), key=lambda t: -t[0]):
+            add('validation images', f'{n} images', g.set_index('arch')['acc'])
     return pd.DataFrame(rows)
 
 # %% ../nbs/25_levers.ipynb #d15e7562
@@ -144,7 +157,8 @@ def _t_ci(v: np.ndarray) -> tuple[float, float, float]:
 
 def lever_table(curves: pd.DataFrame, evals: pd.DataFrame, mode: str = 'recal') -> pd.DataFrame:
     "Final-budget tau per (lever, setting): mean [95% t CI] over seeds, and the paired difference from the baseline."
-    last = curves[(curves['mode'] == mode) & (curves.epoch == curves.epoch.max())][['lever', 'setting', 'seed', 'kendall']]
+    last = curves[(curves['mode'] == mode) & (curves.epoch == curves.epoch.max())]
+    last = last[['lever', 'setting', 'seed', 'kendall']]
     allr, rows = pd.concat([last, evals], ignore_index=True), []
     for lever, g in allr.groupby('lever', sort=False):
         base = g[g.setting == g.setting.iloc[0]].set_index('seed').kendall
@@ -163,16 +177,20 @@ def lever_figure(curves: pd.DataFrame, mode: str = 'recal'):
     fig = make_subplots(rows=1, cols=max(1, len(levers)), subplot_titles=levers, shared_yaxes=True)
     for i, lv in enumerate(levers, 1):
         for j, (s, g) in enumerate(c[c.lever == lv].groupby('setting', sort=False)):
-            a = g.groupby('epoch').agg(x=('train_s', 'mean'), y=('kendall', 'mean'), lo=('kendall', 'min'), hi=('kendall', 'max'))
+            a = g.groupby('epoch').agg(x=('train_s', 'mean'), y=('kendall', 'mean'), lo=('kendall', 'min'),
+                                       hi=('kendall', 'max'))
             fig.add_trace(go.Scatter(x=a.x, y=a.y, name=f'{lv}: {s}', mode='lines+markers',
-                                     error_y=dict(type='data', symmetric=False, array=a.hi - a.y, arrayminus=a.y - a.lo)), 1, i)
+                                     error_y=dict(type='data', symmetric=False, array=a.hi - a.y,
+                                                  arrayminus=a.y - a.lo)), 1, i)
         fig.update_xaxes(title_text='training CPU seconds', row=1, col=i)
     fig.update_yaxes(title_text='Kendall tau vs NAS-Bench-201', row=1, col=1)
-    fig.update_layout(title='Supernet ranking vs training budget, per lever (3 seeds, same cells)', height=450); return fig
+    fig.update_layout(title='Supernet ranking vs training budget, per lever (seeds, same cells)', height=450)
+    return fig
 
 def lever_markdown(table: pd.DataFrame) -> str:
     "The lever table as markdown: tau and its difference from the lever's baseline, 95% t intervals over seeds."
     f = lambda v: f'{v[0]:+.3f} [{v[1]:+.3f}, {v[2]:+.3f}]'
     lines = ['| lever | setting | seeds | Kendall tau | vs baseline |', '|---|---|---|---|---|']
-    lines += [f'| {r.lever} | {r.setting} | {r.seeds} | {f(r.kendall)} | {f(r.vs_baseline)} |' for r in table.itertuples()]
+    lines += [f'| {r.lever} | {r.setting} | {r.seeds} | {f(r.kendall)} | {f(r.vs_baseline)} |'
+              for r in table.itertuples()]
     return '\n'.join(lines) + '\n'

@@ -24,7 +24,7 @@ __all__ = ['proxy_recipe', 'proxy_data', 'fresh_cell', 'proxy_truth_path', 'run_
 
 # %% ../nbs/24_proxytruth.ipynb #42ab6403
 def proxy_recipe(cfg: RankingConfig, epochs: int | None = None) -> ScratchConfig:
-    "The from-scratch recipe at `cfg`'s proxy (its batch, lr, decay, clip, size, crop); `epochs` or `proxy_truth_epochs`."
+    "The from-scratch recipe at `cfg`'s proxy (batch, lr, decay, clip, size, crop); `epochs` or `proxy_truth_epochs`."
     return ScratchConfig(epochs=epochs or cfg.proxy_truth_epochs, batch_size=cfg.batch_size, lr=cfg.lr,
                          nesterov=cfg.nesterov, weight_decay=cfg.weight_decay, clip=cfg.grad_clip,
                          size=None if cfg.size == 32 else cfg.size, augment=True, pad=max(1, cfg.size // 8),
@@ -65,14 +65,17 @@ def lookup_proxy_truth(cfg: RankingConfig, cells: Sequence[str]) -> pd.Series | 
     "Mean from-scratch accuracy per cell (over the table's seeds) at `cfg`'s proxy; None if a cell is missing."
     path = proxy_truth_path(cfg)
     if path is None or (cfg.proxy_truth == 'auto' and not path.exists()): return None
-    if not path.is_file(): raise MixpathError(f'RankingConfig.proxy_truth={cfg.proxy_truth!r}: no such file; fill it '
-                                              f'with `mixpath-lab proxy-truth --out {cfg.proxy_truth}` or set proxy_truth=None')
+    if not path.is_file():
+        raise MixpathError(f'RankingConfig.proxy_truth={cfg.proxy_truth!r}: no such file; fill it with '
+                           f'`mixpath-lab proxy-truth --out {cfg.proxy_truth}` or set proxy_truth=None')
     want = _strip_seed(run_config(proxy_recipe(cfg), proxy_data(cfg), 0))
     acc = {}
     for (arch, _), row in GroundTruthTable(path).rows().items():
-        if isinstance(row['config'], dict) and _strip_seed(row['config']) == want: acc.setdefault(arch, []).append(row['accuracy'])
+        if isinstance(row['config'], dict) and _strip_seed(row['config']) == want:
+            acc.setdefault(arch, []).append(row['accuracy'])
     missing = [c for c in cells if c not in acc]
-    if missing: get_logger('proxytruth').info('%s lacks %d of %d cells at this proxy; no proxy ceiling', path, len(missing), len(cells))
+    if missing: get_logger('proxytruth').info('%s lacks %d of %d cells at this proxy; no proxy ceiling',
+                                              path, len(missing), len(cells))
     return None if missing else pd.Series({c: float(np.mean(acc[c])) for c in cells}, name='proxy standalone')
 
 # %% ../nbs/24_proxytruth.ipynb #b68e943f
@@ -80,8 +83,10 @@ def gap_table(table: pd.DataFrame, # one row per cell: 'truth', 'proxy standalon
               names: Sequence[str], # the rankings to place beside the ceiling
               n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
     "Kendall tau [lo, hi] of each ranking vs NAS-Bench-201 and vs the proxy's from-scratch accuracies."
-    tau = lambda p, t: rank_report(table[p].values, table[t].values, ks=(), n_boot=n_boot, seed=seed, top=None).metrics['kendall']
-    rows = {'proxy standalone': {'vs NAS-Bench-201': tau('proxy standalone', 'truth'), 'vs proxy standalone': (1.0, 1.0, 1.0)}}
+    def tau(p, t):
+        return rank_report(table[p].values, table[t].values, ks=(), n_boot=n_boot, seed=seed, top=None).metrics['kendall']
+    rows = {'proxy standalone': {'vs NAS-Bench-201': tau('proxy standalone', 'truth'),
+                                 'vs proxy standalone': (1.0, 1.0, 1.0)}}
     for n in names: rows[n] = {'vs NAS-Bench-201': tau(n, 'truth'), 'vs proxy standalone': tau(n, 'proxy standalone')}
     return pd.DataFrame({n: {k: tuple(round(float(x), 4) for x in v) for k, v in r.items()} for n, r in rows.items()}).T
 
