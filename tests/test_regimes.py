@@ -12,7 +12,8 @@ from mixpath_lab.supernet import Supernet
 from mixpath_lab.train import CancelFitException, Callback, Trainer, TrainConfig
 
 SAMPLER_SETUPS = {'spos': (1, {}), 'fair': (1, {}), 'mixpath': (2, {}), 'uniform_sets': (2, {}),
-                  'flops_binned': (2, dict(cost_fn=lambda a: sum(a.ks), cost_range=(3, 6), n_bins=3))}
+                  'flops_binned': (2, dict(cost_fn=lambda a: sum(a.ks), cost_range=(3, 6), n_bins=3)),
+                  'nb201_connected': (1, {}), 'nb201_iso': (1, {})}   # these two on NAS-Bench-201 cells (C=4, N=1)
 
 def data(n=48, hw=8, seed=1):
     g = torch.Generator().manual_seed(seed)
@@ -20,7 +21,7 @@ def data(n=48, hw=8, seed=1):
 
 def build(sampler='mixpath', norm='sbn', space=None, epochs=3):
     m, kw = SAMPLER_SETUPS[sampler]
-    space = space or tiny(m=m)
+    space = space or (nb201(C=4, N=1) if sampler.startswith('nb201_') else tiny(m=m))
     X, Y = data()
     torch.manual_seed(0)
     return (Supernet(space, norm), make_sampler(sampler, space, 3, **kw), Batches(X, Y, 16, seed=5, augment=True, cutout=4),
