@@ -5,16 +5,17 @@ import torch
 from mixpath_lab.core import RunDir
 from mixpath_lab.data import Batches
 from mixpath_lab.samplers import SAMPLERS, make_sampler
-from mixpath_lab.spaces import tiny
+from mixpath_lab.spaces import nb201, tiny
 from mixpath_lab.supernet import Supernet
 from mixpath_lab.train import CKPT_FORMAT, Callback, Trainer, TrainConfig, decode_state
 
 SAMPLER_SETUPS = {'spos': (1, {}), 'fair': (1, {}), 'mixpath': (2, {}), 'uniform_sets': (2, {}),
-                  'flops_binned': (2, dict(cost_fn=lambda a: sum(a.ks), cost_range=(3, 6), n_bins=3))}
+                  'flops_binned': (2, dict(cost_fn=lambda a: sum(a.ks), cost_range=(3, 6), n_bins=3)),
+                  'nb201_connected': (1, {}), 'nb201_iso': (1, {})}   # these two on NAS-Bench-201 cells (C=4, N=1)
 
 def build(name):
     m, kw = SAMPLER_SETUPS[name]
-    space = tiny(m=m)
+    space = nb201(C=4, N=1) if name.startswith('nb201_') else tiny(m=m)
     g = torch.Generator().manual_seed(1)
     X, Y = torch.randint(0, 256, (48, 3, 8, 8), dtype=torch.uint8, generator=g), torch.randint(0, 10, (48,), generator=g)
     torch.manual_seed(0)
