@@ -238,7 +238,8 @@ def cmd_levers(args) -> int:
     from mixpath_lab.core import atomic_write, plotly_js
     names = [n.strip() for n in (args.levers or ','.join([*L.LEVERS, *L.EVAL_LEVERS])).split(',') if n.strip()]
     base = {**_kv(args.set), **({'data_root': args.data} if args.data else {})}
-    track = [int(e) for e in args.track.split(',')] if args.track else None
+    try: track = [int(e) for e in args.track.split(',')] if args.track else None
+    except ValueError: raise MixpathError(f'--track {args.track!r}: give epochs as integers, e.g. --track 5,10,20') from None
     out, ex = Path(args.out or 'runs/levers'), _executor(args)
     runs = L.run_levers(out, names, args.seeds, base, track, executor=ex, progress=not args.quiet)
     curves, evals = L.lever_curves(out, runs), L.eval_levers(out, runs)

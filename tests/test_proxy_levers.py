@@ -35,3 +35,6 @@ def test_levers_command(tmp_path):
     r = subprocess.run([sys.executable, '-m', 'mixpath_lab.cli', 'levers', '--out', str(tmp_path/'x'), '--levers', 'warmth'],
                        capture_output=True, text=True, cwd=ROOT)
     assert r.returncode != 0 and "unknown lever 'warmth'" in r.stderr and 'Traceback' not in r.stderr
+    r = subprocess.run([sys.executable, '-m', 'mixpath_lab.cli', 'levers', '--out', str(tmp_path/'x'), '--track', 'a,b'],
+                       capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode != 0 and 'give epochs as integers' in r.stderr and 'Traceback' not in r.stderr
