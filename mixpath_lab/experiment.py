@@ -329,9 +329,9 @@ def run_ranking(cfg: RankingConfig, run_dir: str | Path, progress: bool = True, 
         x, y = proxy_batch(batches['train'], cfg.proxy_batch, cfg.seed)
         zc = free_proxy_scores(nb201(C=cfg.C, N=cfg.N), cells, x, y, cfg.free_proxies, cfg.seed, progress)
         table[list(cfg.free_proxies)] = zc[list(cfg.free_proxies)].to_numpy()
+    free_s, ref = round(time.time() - t_free, 1), bench.table[nb201_column(cfg.dataset, cfg.truth_epochs)].to_numpy()
     from mixpath_lab.proxytruth import lookup_proxy_truth, gap_table   # the proxy ceiling, where a table covers the cells
     if (pt := lookup_proxy_truth(cfg, cells)) is not None: table['proxy standalone'] = pt.values
-    free_s, ref = round(time.time() - t_free, 1), bench.table[nb201_column(cfg.dataset, cfg.truth_epochs)].to_numpy()
     rank = lambda n: rank_report(table[n].values, table['truth'].values, proxies={p: table[p].values for p in free},
                                  ks=_top_k(len(cells)), n_boot=cfg.n_boot, seed=cfg.seed, name=n, reference=ref)
     reports, timings, nets, histories = {}, {}, {}, {}
