@@ -361,6 +361,7 @@ def _one_step(self):
         self._sync_grads()
         self.scaler.unscale_(self.opt)   # clipping (after_backward) sees true gradients
         self.callback('after_backward')
+        self._check_grads()
         self.scaler.step(self.opt); self.scaler.update()
         self.callback('after_step')
     except CancelStepException: pass
@@ -435,6 +436,19 @@ def _keep_stats(self: Trainer):
 def _restore_stats(self: Trainer):
     "Put back the buffers `_keep_stats` copied (a non-finite step changes nothing)."
     if self._bufs: torch._foreach_copy_(self._bufs, self._kept)
+
+@patch
+def _check_grads(self: Trainer):
+    "Stop before the optimizer step when a finite loss gave a non-finite gradient (weights and BN statistics unchanged)."
+    if self.scaler.is_enabled(): return   # fp16: the grad scaler skips such steps itself
+    gn = self.grad_norm if self.grad_norm is not None else nn.utils.get_total_norm(
+        [p.grad for p in self.model.parameters() if p.grad is not None])
+    if bool(torch.isfinite(gn)): return
+    self._restore_stats()
+    raise MixpathError(f'non-finite gradient (norm {float(gn)}) at step {self.step} (epoch {self.epoch}, batch '
+                       f'{self.iter}) for arch {self.arch_str}, from a finite loss {self.loss_value:.4g}: an op has an '
+                       'infinite derivative here (e.g. sqrt or log at 0), or lower the lr; BN statistics and weights '
+                       'are kept as before this step, and a rerun resumes from the last checkpoint')
 
 @patch
 def _set_aside(self: Trainer, name: str, why: str) -> Path | None:
@@ -519,7 +533,7 @@ class Progress(Callback):
     def after_step(self):
         if not self.on: return
         self.bars[-1].update(1)
-        if self.history and self.history[-1]['step'] == self.step:
+        if self.history and self.history[-1]['step'] == self.step and self.history[-1]['kind'] == 'train':
             self.bars[-1].set_postfix(loss=f"{self.history[-1]['loss']:.3f}", acc=f"{self.history[-1]['acc']:.3f}")
     def after_epoch(self):
         if self.on and len(self.bars) > 1: self.bars.pop().close(); self.bars[0].update(1)
