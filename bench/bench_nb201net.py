@@ -4,7 +4,6 @@ Measures, in the same run and on the same sampled archs, one SGD step (forward, 
 SGD) of the supernet (Shadow BN, NCHW and channels_last), of its exported standalone subnet for the
 same arch (the baseline: the ratio is the supernet's own overhead) and of the plain NAS-Bench-201
 network (norm='none', NCHW), and prints the time per step and the ratios.
-DESIGN.md's prototype figure: about 72 ms per step on 2 threads.
 Usage: python bench/bench_nb201net.py [--threads 1] [--archs 6] [--batch 256]
 """
 import argparse, time

@@ -3,7 +3,7 @@
 (a) Shadow BN vs one shared BN: training step on the same S1 arch (target: SBN <= 1.03x).
 (b) supernet training step on a sampled arch vs the standalone subnet of that arch (target <= 1.15x).
 (c) S1 (m=2) supernet training step, batch 64, 32x32, images/s, channels_last vs NCHW
-    (DESIGN.md: the authors' code does ~17 images/s on these machines; target >= 2x that, i.e. >= 34).
+    (target: at least twice the official MixPath code's speed on the same machine).
 
 Each comparison interleaves its sides (alternating order) and reports medians, so load on the
 machine affects both sides alike; process CPU seconds are reported too (less sensitive to other

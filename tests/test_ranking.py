@@ -20,7 +20,7 @@ def nb201():
         return pd.read_csv(f)
 
 def test_12ep_vs_200ep_tau(nb201):
-    "The benchmark's 12-epoch accuracies rank 200 random cells' 200-epoch accuracies at tau ~0.7 (METHODS 7)."
+    "The benchmark's 12-epoch accuracies rank 200 random cells' 200-epoch accuracies at tau ~0.7."
     tab = nb201.sample(200, random_state=1)
     r = rank_report(tab.cifar10_test_12ep.to_numpy(), tab.cifar10_test_200ep.to_numpy(), n_boot=500, seed=0)
     v, lo, hi = r.metrics['kendall']

@@ -138,7 +138,7 @@ def test_mixpath_uniform_over_k_then_sets():
     for k in range(1, 5):
         cnt = Counter(a.paths for a in archs if a.k == k)
         assert len(cnt) == math.comb(4, k) and (k == 4 or chisquare(list(cnt.values())).pvalue > ALPHA)
-    # METHODS section 1: a specific pair has probability 1/24, the full set 1/4
+    # the MixPath sampler: a specific pair has probability 1/24, the full set 1/4
     for paths, q in (((1, 3), 1 / 24), ((0, 1, 2, 3), 1 / 4)):
         f = sum(a.paths == paths for a in archs) / N
         assert abs(f - q) < 4 * math.sqrt(q * (1 - q) / N), (paths, f, q)
