@@ -10,7 +10,7 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 import plotly.graph_objects as go, plotly.io as pio
 from plotly.subplots import make_subplots
-from fastcore.basics import patch_to
+from fastcore.basics import patch
 from .core import MixpathError, RunDir, atomic_write, get_logger, plotly_js
 from .train import EVENTS, Callback
 
@@ -88,39 +88,44 @@ class BaseDashboard(Callback):
         self.n_refresh += 1
 
 # %% ../nbs/17_dash.ipynb #af1684c3
+@patch
 def _rank0(self: BaseDashboard) -> bool: return self.trainer is None or getattr(self.trainer, 'rank', 0) == 0
-def _figure_dir(self: BaseDashboard) -> Path | None:
+@patch
+def figure_dir(self: BaseDashboard) -> Path | None:
     "Where `after_fit` exports: `out_dir`, else the trainer's `run_dir/figures`, else None."
     if self.out_dir is not None: return Path(self.out_dir)
     rd = getattr(self.trainer, 'run_dir', None) if self.trainer is not None else None
     return None if rd is None else Path(rd.path if isinstance(rd, RunDir) else rd)/'figures'
-def _export(self: BaseDashboard, folder: str | Path | None = None, formats: Sequence[str] | None = None) -> list[Path]:
+@patch
+def export(self: BaseDashboard, folder: str | Path | None = None, formats: Sequence[str] | None = None) -> list[Path]:
     "Write every figure as `<prefix>_<name>.html/.png` into `folder` (default: `figure_dir()`)."
     folder = folder if folder is not None else self.figure_dir()
     if folder is None: raise MixpathError('no folder to export to: pass one, give the dashboard out_dir=, or the trainer a run_dir')
     return export_figures({f'{self.prefix}_{n}': f for n, f in self.figures.items()}, folder, formats or self.formats)
 
-def _after_step(self: BaseDashboard):
+@patch
+def after_step(self: BaseDashboard):
     if (self.step + 1) % self.every == 0 and self._rank0(): self.refresh()
-def _epoch_export(self):
+@patch
+def _epoch_export(self: BaseDashboard):
     "With `export_every`, write the HTML figures after every that many epochs (PNG rendering is left to the end)."
     n = self.export_every
     if n and (self.epoch + 1) % n == 0 and not self.contained and self._rank0() and (d := self.figure_dir()) is not None:
         self.export(d, formats=('html',))
 
-def _after_epoch(self: BaseDashboard):
+@patch
+def after_epoch(self: BaseDashboard):
     if self._rank0(): self.refresh()
     self._epoch_export()
-def _after_fit(self: BaseDashboard):
+@patch
+def after_fit(self: BaseDashboard):
     if not self._rank0(): return
     self.refresh()
     if not self.contained and (d := self.figure_dir()) is not None: self.exported = self.export(d)
 
-BaseDashboard._rank0, BaseDashboard.figure_dir, BaseDashboard.export, BaseDashboard._epoch_export = _rank0, _figure_dir, _export, _epoch_export
-BaseDashboard.after_step, BaseDashboard.after_epoch, BaseDashboard.after_fit = _after_step, _after_epoch, _after_fit
-
 # %% ../nbs/17_dash.ipynb #f4b98d19
-def _widget(self: BaseDashboard):
+@patch(as_prop=True)
+def widget(self: BaseDashboard):
     "The ipywidgets box, controls above figures (live dashboards only)."
     if not self.live: raise MixpathError(f'{type(self).__name__} is headless: show its static_figures(), or build it with headless=False')
     if self._box is None:
@@ -128,17 +133,16 @@ def _widget(self: BaseDashboard):
         self._box = W.VBox(([W.HBox(self.controls)] if self.controls else []) + list(self.figures.values()))
     return self._box
 
-def _static_figures(self: BaseDashboard) -> list[go.Figure]:
+@patch
+def static_figures(self: BaseDashboard) -> list[go.Figure]:
     "Static copies of the figures (re-render in a saved notebook)."
     return [static(f) for f in self.figures.values()]
 
+@patch
 def _ipython_display_(self: BaseDashboard):
     from IPython.display import display
     if self.live: display(self.widget)
     else: display(*self.static_figures())
-
-BaseDashboard.widget = property(_widget)
-BaseDashboard.static_figures, BaseDashboard._ipython_display_ = _static_figures, _ipython_display_
 
 # %% ../nbs/17_dash.ipynb #137edd89
 _CURVES = [('train loss', 1, '#1f77b4', 'lines'), ('epoch loss', 1, '#d62728', 'lines+markers'), ('train acc', 2, '#1f77b4', 'lines'),
@@ -175,7 +179,8 @@ class TrainingDashboard(BaseDashboard):
         if self.regime is None and 'regime' not in self.figures and _regime_names(self.trainer): self._add_regime_fig()
 
 # %% ../nbs/17_dash.ipynb #8d0eeb00
-def _training_update(self: TrainingDashboard):
+@patch
+def _update(self: TrainingDashboard):
     h = getattr(self.trainer, 'history', None) if self.trainer is not None else None
     for r in (h or [])[self.seen:]:
         k = r.get('kind')
@@ -201,11 +206,9 @@ def _training_update(self: TrainingDashboard):
     hk.z = [pad([x / n for x in c['k']], kmax + 1) for c in sampler.counts]
     hk.x, hk.y, hk.text = [f'k={k}' for k in range(kmax + 1)], [p.name for p in pts], [[f'n={sampler.n_sampled}'] * (kmax + 1)] * len(pts)
 
-TrainingDashboard._update = _training_update
-
 # %% ../nbs/17_dash.ipynb #485c6511
-@patch_to(TrainingDashboard)
-def _add_regime_fig(self):
+@patch
+def _add_regime_fig(self: TrainingDashboard):
     "Build the empty `regime` figure (and show it in an already built widget)."
     f = make_subplots(rows=1, cols=3, subplot_titles=('Cream board: accuracy vs FLOPs', 'Cream: rho and KD (running means)', 'Pi-NAS: consistency and CE of path b'))
     hover = '%{text}<br>acc %{y:.1f}%, FLOPs %{x:.4g}<extra></extra>'
@@ -218,8 +221,8 @@ def _add_regime_fig(self):
     if self._box is not None: self._box.children = tuple(self._box.children) + (self.regime_fig,)
     return self.regime_fig
 
-@patch_to(TrainingDashboard)
-def _regime_update(self):
+@patch
+def _regime_update(self: TrainingDashboard):
     "Draw the latest board, the teacher, and the regime curves."
     f, b = self.regime_fig, self.board_rec or {}
     paths, teach = f.data[:2]
@@ -272,6 +275,7 @@ class FeatureStatsDashboard(BaseDashboard):
         if self.live: self._make_controls()
 
 # %% ../nbs/17_dash.ipynb #15892968
+@patch
 def _make_controls(self: FeatureStatsDashboard):
     import ipywidgets as W
     self.stat_w = W.ToggleButtons(options=[(v, k) for k, v in FEATURE_STATS.items()], value=self.stat, description='statistic')
@@ -280,18 +284,16 @@ def _make_controls(self: FeatureStatsDashboard):
         w.observe(lambda ch, key=key: None if self._syncing or ch['new'] is None else self.select(**{key: ch['new']}), names='value')
     self.controls = [self.stat_w, self.layer_w, self.k_w]
 
-@patch_to(FeatureStatsDashboard)
-def select(self, stat: str | None = None, layer: str | None = None, k: int | None = None):
+@patch
+def select(self: FeatureStatsDashboard, stat: str | None = None, layer: str | None = None, k: int | None = None):
     "Show another statistic, layer or k (and redraw)."
     if stat is not None and stat not in FEATURE_STATS: raise MixpathError(f'unknown statistic {stat!r}; choose one of {list(FEATURE_STATS)}')
     self.stat, self.layer, self.k = stat or self.stat, layer or self.layer, k or self.k
     self.refresh()
 
-FeatureStatsDashboard._make_controls = _make_controls
-
 # %% ../nbs/17_dash.ipynb #467c27ba
-@patch_to(FeatureStatsDashboard)
-def measure(self, model=None, # default: the trainer's model
+@patch
+def measure(self: FeatureStatsDashboard, model=None, # default: the trainer's model
             step: int | None = None) -> list[dict]: # label of the snapshot (default: the trainer's steps done)
     "Collect the statistics now on the fixed batches and archs; appends a snapshot, returns its records."
     from mixpath_lab.stats import FeatureStats
@@ -306,17 +308,17 @@ def measure(self, model=None, # default: the trainer's model
     self.snapshots.append({'step': int(step), 'records': self._fs.records()})
     return self.snapshots[-1]['records']
 
-@patch_to(FeatureStatsDashboard)
-def before_fit(self):
+@patch
+def before_fit(self: FeatureStatsDashboard):
     if self._rank0(): self.measure(); self.refresh()
-@patch_to(FeatureStatsDashboard)
-def after_step(self):
+@patch
+def after_step(self: FeatureStatsDashboard):
     if (self.step + 1) % self.every == 0 and self._rank0():
         self.measure(step=self.step + 1); self.refresh()
-@patch_to(FeatureStatsDashboard)
-def after_epoch(self): self._epoch_export()
-@patch_to(FeatureStatsDashboard)
-def after_fit(self):
+@patch
+def after_epoch(self: FeatureStatsDashboard): self._epoch_export()
+@patch
+def after_fit(self: FeatureStatsDashboard):
     if self._rank0() and (not self.snapshots or self.snapshots[-1]['step'] != self.step): self.measure()
     BaseDashboard.after_fit(self)
 
@@ -331,8 +333,8 @@ def _grid(records: list[dict], stat: str, site: str) -> tuple[list[str], list[in
     z = [[(None if (x := v.get((l, k))) is None or x != x else x) for k in ks] for l in layers]
     return layers, ks, z
 
-@patch_to(FeatureStatsDashboard)
-def _update(self):
+@patch
+def _update(self: FeatureStatsDashboard):
     if not self.snapshots: return
     layers, ks, z = _grid(self.snapshots[-1]['records'], self.stat, self.site)
     if not layers: return
@@ -384,8 +386,8 @@ class SBNDashboard(BaseDashboard):
         self.layer = layer; self.refresh()
 
 # %% ../nbs/17_dash.ipynb #1a72d5f1
-@patch_to(SBNDashboard)
-def _update(self):
+@patch
+def _update(self: SBNDashboard):
     from mixpath_lab.stats import norm_stats
     model = self.supernet if self.supernet is not None else getattr(self.trainer, 'model', None)
     if model is None: return
@@ -445,8 +447,8 @@ class RankingDashboard(BaseDashboard):
                                                                           yaxis_range=[-1, 1], title='ranking vs ground truth'))
 
 # %% ../nbs/17_dash.ipynb #2f259713
-@patch_to(RankingDashboard)
-def add(self, pred: Mapping[str, float], # arch string -> supernet accuracy, for (at least) `self.archs`
+@patch
+def add(self: RankingDashboard, pred: Mapping[str, float], # arch string -> supernet accuracy, for (at least) `self.archs`
         epoch: int | None = None, step: int | None = None) -> dict:
     "Score `pred` against the truth, append a record, redraw; returns the record."
     from mixpath_lab.ranking import rank_report
@@ -460,22 +462,22 @@ def add(self, pred: Mapping[str, float], # arch string -> supernet accuracy, for
     self.records.append(rec); self.refresh()
     return rec
 
-@patch_to(RankingDashboard)
-def before_fit(self):
+@patch
+def before_fit(self: RankingDashboard):
     if self.evaluator is not None and self.evaluator.supernet is not self.model:
         raise MixpathError("RankingDashboard: the evaluator's supernet is not the model being trained; build the Evaluator on trainer.model")
-@patch_to(RankingDashboard)
-def after_epoch(self):
+@patch
+def after_epoch(self: RankingDashboard):
     e = self.epoch + 1
     if self.evaluator is not None and self._rank0() and (e % self.every_epochs == 0 or e == self.config.epochs):
         self.add({a: self.evaluator.accuracy(a) for a in self.archs}, epoch=e, step=self.step)
     self._epoch_export()
-@patch_to(RankingDashboard)
-def after_step(self): pass
+@patch
+def after_step(self: RankingDashboard): pass
 
 # %% ../nbs/17_dash.ipynb #7ca47eaa
-@patch_to(RankingDashboard)
-def _update(self):
+@patch
+def _update(self: RankingDashboard):
     if not self.records: return
     r, top = self.records[-1], set(sorted(self.archs, key=lambda a: -self.truth[a])[:self.top_k])
     for tr, sel in zip(self.scatter.data, (lambda a: a not in top, lambda a: a in top)):
@@ -526,8 +528,8 @@ def _xy(entries: list[dict]) -> tuple[list, list, list]:
     return ([e['cost'] if e.get('cost') is not None else i for i, e in enumerate(entries)],
             [e['accuracy'] for e in entries], [e['arch'] for e in entries])
 
-@patch_to(SearchDashboard)
-def _update(self):
+@patch
+def _update(self: SearchDashboard):
     if not self.records: return
     g = len(self.records) - 1 if self.generation is None else self.generation
     r = self.records[g]
@@ -586,35 +588,35 @@ def _forward(event: str):
 
 for _e in EVENTS: setattr(Dashboard, _e, _forward(_e))
 
-@patch_to(Dashboard)
-def after_epoch(self):
+@patch
+def after_epoch(self: Dashboard):
     _forward('after_epoch')(self)
     n = self.export_every
     if n and (self.epoch + 1) % n == 0 and getattr(self.trainer, 'rank', 0) == 0 and (d := self.figure_dir()) is not None:
         self.export(d, formats=('html',))
 
-@patch_to(Dashboard)
-def after_fit(self):
+@patch
+def after_fit(self: Dashboard):
     _forward('after_fit')(self)
     if self.trainer is None or getattr(self.trainer, 'rank', 0) == 0:
         d = self.figure_dir()
         if d is not None: self.exported = self.export(d)
 
-@patch_to(Dashboard)
-def figure_dir(self) -> Path | None:
+@patch
+def figure_dir(self: Dashboard) -> Path | None:
     "`out_dir`, else the trainer's `run_dir/figures`, else None."
     return Path(self.out_dir) if self.out_dir is not None else self.parts[0].figure_dir()
 
-@patch_to(Dashboard)
-def export(self, folder: str | Path | None = None, formats: Sequence[str] | None = None) -> list[Path]:
+@patch
+def export(self: Dashboard, folder: str | Path | None = None, formats: Sequence[str] | None = None) -> list[Path]:
     "Write every part's figures into `folder` (default: `figure_dir()`), PNGs in one kaleido call."
     folder = folder if folder is not None else self.figure_dir()
     if folder is None: raise MixpathError('no folder to export to: pass one, give the Dashboard out_dir=, or the trainer a run_dir')
     return export_figures(self.figures, folder, formats or self.formats)
 
 # %% ../nbs/17_dash.ipynb #43e0984d
-@patch_to(Dashboard, as_prop=True)
-def widget(self):
+@patch(as_prop=True)
+def widget(self: Dashboard):
     "The combined ipywidgets (Tab or VBox) of the parts."
     if self._box is None:
         import ipywidgets as W
@@ -622,18 +624,18 @@ def widget(self):
         self._box = W.Tab(children=kids, titles=self.titles) if self.tabs else W.VBox(kids)
     return self._box
 
-@patch_to(Dashboard)
-def static_figures(self) -> list[go.Figure]:
+@patch
+def static_figures(self: Dashboard) -> list[go.Figure]:
     "Static copies of every part's figures."
     return [f for p in self.parts for f in p.static_figures()]
 
-@patch_to(Dashboard)
-def refresh(self):
+@patch
+def refresh(self: Dashboard):
     "Redraw every part."
     for p in self.parts: p.refresh()
 
-@patch_to(Dashboard)
-def _ipython_display_(self):
+@patch
+def _ipython_display_(self: Dashboard):
     from IPython.display import display
     if self.live: display(self.widget)
     else: display(*self.static_figures())

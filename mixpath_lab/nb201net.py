@@ -6,6 +6,7 @@
 from __future__ import annotations
 import torch
 from torch import nn
+from fastcore.basics import patch
 from .core import MixpathError
 from .spaces import Arch, NB201Space, NB201_OPS, NB201_EDGES
 from .sbn import NORMS, PathSum, PostSumNorm
@@ -173,10 +174,9 @@ def _subnet_state(net: NB201Supernet, plan: tuple) -> dict[str, torch.Tensor]:
             if i is not None: out |= {f'cells.{c}.norms.{j}.{n}': t for n, t in cell.norms[j].bns[i].state_dict().items()}
     return out
 
-def _nb201_subnet(self: NB201Supernet, arch: Arch) -> NB201Net:
+@patch
+def _subnet(self: NB201Supernet, arch: Arch) -> NB201Net:
     "The standalone `NB201Net` of `arch` with copies of exactly the weights it uses."
     with torch.random.fork_rng(devices=[]): sub = NB201Net(self.space, arch, self.norm, self.channels_last)  # init is overwritten
     sub.load_state_dict(_subnet_state(self, self.plan(arch)), strict=True)
     return sub.to(next(self.parameters()).device)
-
-NB201Supernet._subnet = _nb201_subnet

@@ -288,40 +288,53 @@ class Trainer:
         return rd
 
 # %% ../nbs/10_train.ipynb #a3426a81
-def _add_cbs(self: Trainer, cbs: Sequence[Callback]):
+@patch
+def add_cbs(self: Trainer, cbs: Sequence[Callback]):
     "Attach callbacks (each sees this trainer as `.trainer`); keeps them sorted by `order`."
     for cb in cbs:
         if not isinstance(cb, Callback): raise MixpathError(f'{cb!r} is not a Callback; subclass mixpath_lab.train.Callback')
         cb.trainer = self; self.cbs.append(cb)
     self.cbs.sort(key=lambda cb: cb.order)   # stable: equal orders keep their given order
 
-def _callback(self: Trainer, event: str):
+@patch
+def callback(self: Trainer, event: str):
     "Call `event` on every callback that has it, in order."
     for cb in self.cbs:
         f = getattr(type(cb), event, None)
         if f is not None: f(cb)
 
-def _getattr(self: Trainer, k: str):
+@patch
+def __getattr__(self: Trainer, k: str):
+    "A callback by its `name` (`trainer.recorder`); anything else is an AttributeError."
     if k.startswith('_') or k == 'cbs': raise AttributeError(k)
     for cb in self.__dict__.get('cbs', ()):
         if cb.name == k: return cb
     raise AttributeError(f'{type(self).__name__} has no attribute or callback {k!r}')
 
-def _arch_str(self: Trainer) -> str:
+del __getattr__   # @patch left the module's name bound to None, which Python would call for a missing attribute
+
+@patch(as_prop=True)
+def arch_str(self: Trainer) -> str:
     "The current arch in its space's string form."
     return self.space.encode(self.arch) if hasattr(self.space, 'encode') else str(self.arch)
 
-Trainer.add_cbs, Trainer.callback, Trainer.__getattr__ = _add_cbs, _callback, _getattr
-Trainer.arch_str = property(_arch_str)
-Trainer.train_time = property(lambda self: time.perf_counter() - self._t0, doc='Seconds of training, summed over resumes.')
-Trainer.distributed = property(lambda self: self.world_size > 1, doc='Running under torchrun with more than one rank.')
+@patch(as_prop=True)
+def train_time(self: Trainer) -> float:
+    "Seconds of training, summed over resumes."
+    return time.perf_counter() - self._t0
+
+@patch(as_prop=True)
+def distributed(self: Trainer) -> bool:
+    "Running under torchrun with more than one rank."
+    return self.world_size > 1
 
 # %% ../nbs/10_train.ipynb #779d478a
 @torch.no_grad()
 def _broadcast_(tensors):
     for t in tensors: dist.broadcast(t.data, 0)
 
-def _fit(self: Trainer, resume: bool | str | Path = False) -> Trainer:
+@patch
+def fit(self: Trainer, resume: bool | str | Path = False) -> Trainer:
     "Train up to `config.epochs`; `resume=True` continues from the run dir's last checkpoint (or give a path)."
     with RunLock(self.run_dir.path) if self.run_dir is not None and self.rank == 0 else contextlib.nullcontext():
         self._prepare(resume)
@@ -337,7 +350,8 @@ def _fit(self: Trainer, resume: bool | str | Path = False) -> Trainer:
         finally: self.callback('cleanup_fit')
     return self
 
-def _one_epoch(self):
+@patch
+def _one_epoch(self: Trainer):
     self.model.train()
     if hasattr(self.batches, 'set_epoch'): self.batches.set_epoch(self.epoch)
     self.callback('before_epoch')
@@ -347,7 +361,8 @@ def _one_epoch(self):
         self._one_step()
     self.callback('after_epoch')
 
-def _one_step(self):
+@patch
+def _one_step(self: Trainer):
     try:
         self.arch = self.sampler.sample()
         self.callback('before_step')
@@ -376,7 +391,8 @@ def autocast(self: Trainer) -> contextlib.AbstractContextManager:
     return autocast_for(self.config.precision, self.device)
 
 # %% ../nbs/10_train.ipynb #58bb43d8
-def _check_loss(self):
+@patch
+def _check_loss(self: Trainer):
     "Global mean loss as a float (one collective per step under torchrun: loss and arch hash); stop if non-finite."
     v = self.loss.detach().reshape(1).to(torch.float64)
     if self.distributed:
@@ -396,8 +412,9 @@ def _check_loss(self):
                            f'for arch {self.arch_str}: {why}; BN statistics and weights are kept as before this step, '
                            'and a rerun resumes from the last checkpoint')
 
+@patch
 @torch.no_grad()
-def _sync_grads(self):
+def _sync_grads(self: Trainer):
     "Average the gradients of the parameters this step used over ranks; unused ones stay None."
     if not self.distributed: return
     grads = [p.grad for p in self.model.parameters() if p.grad is not None]
@@ -406,7 +423,8 @@ def _sync_grads(self):
     dist.all_reduce(flat); flat /= self.world_size
     for g, s in zip(grads, torch._utils._unflatten_dense_tensors(flat, grads)): g.copy_(s)
 
-def _prepare(self, resume):
+@patch
+def _prepare(self: Trainer, resume):
     ck = self.run_dir.file('checkpoints', 'last.pt') if self.run_dir is not None else None
     if resume:
         path = ck if resume is True else Path(resume)
@@ -422,9 +440,6 @@ def _prepare(self, resume):
         torch.manual_seed(self.config.seed)
     if self.distributed: _broadcast_(list(self.model.parameters()) + list(self.model.buffers()))
     self._bufs = list(self.model.buffers()); self._kept = [b.clone() for b in self._bufs]
-
-Trainer.fit, Trainer._one_epoch, Trainer._one_step = _fit, _one_epoch, _one_step
-Trainer._check_loss, Trainer._sync_grads, Trainer._prepare = _check_loss, _sync_grads, _prepare
 
 # %% ../nbs/10_train.ipynb #6182d901
 @patch
@@ -558,7 +573,8 @@ def _read_checkpoint(path: Path) -> dict:
         raise MixpathError(f'{path} is not a mixpath_lab trainer checkpoint (format {CKPT_FORMAT})')
     return ck
 
-def _save_checkpoint(self: Trainer, path: str | Path | None = None, epoch: int | None = None) -> Path | None:
+@patch
+def save_checkpoint(self: Trainer, path: str | Path | None = None, epoch: int | None = None) -> Path | None:
     "Write a checkpoint (rank 0 writes, atomically); default path: run_dir/checkpoints/last.pt. Under torchrun call it on every rank."
     cbs = {cb.name: cb.state_dict() for cb in self.cbs if callable(getattr(cb, 'state_dict', None))}   # may gather over ranks
     out = None
@@ -577,7 +593,8 @@ def _save_checkpoint(self: Trainer, path: str | Path | None = None, epoch: int |
     if self.distributed: dist.barrier()   # no rank goes on (and perhaps resumes) before the file is there
     return out
 
-def _load_checkpoint(self: Trainer, path: str | Path):
+@patch
+def load_checkpoint(self: Trainer, path: str | Path):
     "Restore everything a checkpoint holds; refuses one from another space, model, sampler or config."
     ck = _read_checkpoint(path)
     if d := _run_diff(ck['meta'], self.meta):
@@ -594,8 +611,6 @@ def _load_checkpoint(self: Trainer, path: str | Path):
         if cb.name in ck['callbacks'] and callable(getattr(cb, 'load_state_dict', None)): cb.load_state_dict(ck['callbacks'][cb.name])
     if self.run_dir is not None and self.rank == 0: self._sync_history(path)
     return self
-
-Trainer.save_checkpoint, Trainer.load_checkpoint = _save_checkpoint, _load_checkpoint
 
 # %% ../nbs/10_train.ipynb #850c8910
 @patch
