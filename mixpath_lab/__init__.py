@@ -4,9 +4,9 @@ __version__ = "0.1.0"
 # `import mixpath_lab as ml` is cheap: submodules and the main names load on first use.
 import importlib as _importlib
 
-_SUBMODULES = ('core', 'data', 'benchmarks', 'ops', 'spaces', 'sbn', 'supernet', 'nb201net', 'cost', 'samplers', 'train',
-               'evaluate', 'ranking', 'groundtruth', 'search', 'stats', 'dash', 'experiment', 'cli', 'batch', 'regimes',
-               'zerocost', 'executor', 'fewshot')
+_SUBMODULES = ('core', 'data', 'benchmarks', 'ops', 'spaces', 'sbn', 'supernet', 'nb201net', 'cost', 'samplers',
+               'train', 'evaluate', 'ranking', 'groundtruth', 'search', 'stats', 'dash', 'experiment', 'cli', 'batch',
+               'regimes', 'zerocost', 'executor', 'fewshot')
 _NAMES = {
     'MixpathError': 'core', 'RunDir': 'core', 'Arch': 'spaces', 'Choice': 'spaces', 'LayerSpec': 'spaces',
     'layerwise': 'spaces', 'mixpath_s1': 'spaces', 'nb201': 'spaces', 'tiny': 'spaces', 'Supernet': 'supernet',

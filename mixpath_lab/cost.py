@@ -26,7 +26,8 @@ def count_flops(model: torch.nn.Module, x: torch.Tensor) -> int:
 class CostModel:
     "FLOPs (2 per MAC), MACs and parameters per arch of `supernet`, measured on its subnet; cached per arch."
     def __init__(self, supernet: Supernet, # any supernet with `subnet(arch)`
-                 input_size: tuple[int, ...] = (1, 3, 32, 32), # the input the costs refer to (batch 1 for per-image costs)
+                 # the input the costs refer to (batch 1 for per-image costs)
+                 input_size: tuple[int, ...] = (1, 3, 32, 32),
                 ):
         self.supernet, self.input_size, self.cache = supernet, tuple(input_size), {}
     def __call__(self, arch: Arch | str) -> dict:

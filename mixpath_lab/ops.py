@@ -21,9 +21,11 @@ def register_op(name: str, # the name spaces use, e.g. 'mb_k3_e6'
                ) -> Callable[[OpFactory], OpFactory]:
     "Decorator: register `fn(c_in, c_out, stride) -> nn.Module` under `name`."
     if not isinstance(name, str) or not name or any(ch in name for ch in '|+:~ '):
-        raise MixpathError(f'op name {name!r} must be a non-empty string without spaces or any of | + : ~ (arch strings use them)')
+        raise MixpathError(f'op name {name!r} must be a non-empty string without spaces or any of | + : ~ (arch '
+                           'strings use them)')
     def deco(fn: OpFactory) -> OpFactory:
-        if name in OPS and not overwrite: raise MixpathError(f'op {name!r} is already registered; pass overwrite=True to replace it')
+        if name in OPS and not overwrite: raise MixpathError(f'op {name!r} is already registered; pass overwrite=True '
+                                                             'to replace it')
         OPS[name] = fn; return fn
     return deco
 
@@ -54,7 +56,8 @@ class Zero(nn.Module):
 @register_op('identity')
 def identity(c_in: int, c_out: int, stride: int) -> nn.Module:
     if c_in != c_out or stride != 1:
-        raise MixpathError(f"op 'identity' needs c_in == c_out and stride 1, got c_in={c_in}, c_out={c_out}, stride={stride}; "
+        raise MixpathError(f"op 'identity' needs c_in == c_out and stride 1, got c_in={c_in}, c_out={c_out}, "
+                           f"stride={stride}; "
                            'use it only in layers that keep width and resolution')
     return nn.Identity()
 
@@ -66,7 +69,8 @@ class MBConv(nn.Sequential):
     "Inverted bottleneck: 1x1 expand, BN, ReLU6, depthwise kxk, BN, ReLU6, 1x1 project, BN."
     def __init__(self, c_in: int, c_out: int, stride: int = 1, k: int = 3, e: int = 6):
         hid = c_in * e
-        super().__init__(conv_bn(c_in, hid, 1), conv_bn(hid, hid, k, stride, groups=hid), conv_bn(hid, c_out, 1, act=False))
+        super().__init__(conv_bn(c_in, hid, 1), conv_bn(hid, hid, k, stride, groups=hid),
+                         conv_bn(hid, c_out, 1, act=False))
 
 def _mb(k: int, e: int) -> OpFactory:
     def f(c_in: int, c_out: int, stride: int) -> nn.Module: return MBConv(c_in, c_out, stride, k, e)
@@ -79,7 +83,8 @@ for _k in (3, 5, 7):
 # %% ../nbs/03_ops.ipynb #d9fa1321
 def _dw(k: int) -> OpFactory:
     def f(c_in: int, c_out: int, stride: int) -> nn.Module:
-        if c_in != c_out: raise MixpathError(f"op 'dw{k}' is depthwise and keeps the width, got c_in={c_in}, c_out={c_out}")
+        if c_in != c_out: raise MixpathError(f"op 'dw{k}' is depthwise and keeps the width, got c_in={c_in}, "
+                                             f"c_out={c_out}")
         return conv_bn(c_in, c_out, k, stride, groups=c_in)
     f.__name__ = f.__qualname__ = f'dw{k}'; f.__doc__ = f'Depthwise {k}x{k} conv, BN, ReLU6 (a MixPath path).'
     return f

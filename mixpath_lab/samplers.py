@@ -25,7 +25,8 @@ class Sampler:
     name: str = ''
     def __init__(self, space: Space, # the search space
                  rng: np.random.Generator | int): # a generator or seed; the sampler keeps using it
-        if not isinstance(space, Space): raise MixpathError(f'{self.name}: expected a Space, got {type(space).__name__}')
+        if not isinstance(space,
+                          Space): raise MixpathError(f'{self.name}: expected a Space, got {type(space).__name__}')
         self.space, self.rng = space, as_rng(rng)
         self.reset_counts()
     def reset_counts(self):
@@ -60,11 +61,13 @@ def coverage(self: Sampler) -> dict:
     "A JSON-friendly summary of the counters: per-layer frequencies, extremes, unseen ops."
     n = max(self.n_sampled, 1)
     layers = [dict(name=p.name, path_freq=[x / n for x in c['paths']], k_freq=[x / n for x in c['k']],
-                   variant_freq=[x / n for x in c['variants']], unseen=[p.ops[i] for i, x in enumerate(c['paths']) if x == 0])
+                   variant_freq=[x / n for x in c['variants']],
+                   unseen=[p.ops[i] for i, x in enumerate(c['paths']) if x == 0])
               for p, c in zip(self.space.points, self.counts)]
     allp = [x for c in self.counts for x in c['paths']]
     return dict(sampler=self.name, n=self.n_sampled, min_path_freq=min(allp) / n, max_path_freq=max(allp) / n,
-                path_balance=min(allp) / max(max(allp), 1), n_unseen=sum(len(l['unseen']) for l in layers), layers=layers)
+                path_balance=min(allp) / max(max(allp), 1), n_unseen=sum(len(l['unseen']) for l in layers),
+                layers=layers)
 
 # %% ../nbs/09_samplers.ipynb #2ea2b7cf
 @patch
@@ -83,7 +86,8 @@ def state_dict(self: Sampler) -> dict:
 def load_state_dict(self: Sampler, sd: dict):
     "Restore a `state_dict()`: the next draws continue the saved sequence exactly."
     if sd.get('sampler') != self.name or sd.get('layout') != _layout(self.space):
-        raise MixpathError(f'sampler state is from {sd.get("sampler")!r} on space {sd.get("space")!r}, this is {self.name!r} on '
+        raise MixpathError(f'sampler state is from {sd.get("sampler")!r} on space {sd.get("space")!r}, this '
+                           f'is {self.name!r} on '
                            f'{self.space.name!r} (layouts must match); build the sampler the run was saved with')
     try: self.rng.bit_generator.state = copy.deepcopy(sd['rng'])
     except (ValueError, TypeError, KeyError) as e:
@@ -104,7 +108,8 @@ def register_sampler(name: str):
 def make_sampler(name: str, # a key of `SAMPLERS`
                  space: Space, rng: np.random.Generator | int, **kw) -> Sampler:
     "Build the sampler registered as `name`."
-    if name not in SAMPLERS: raise MixpathError(f'unknown sampler {name!r}; choose one of {", ".join(sorted(SAMPLERS))}')
+    if name not in SAMPLERS: raise MixpathError(f'unknown sampler {name!r}; choose one '
+                                                f'of {", ".join(sorted(SAMPLERS))}')
     return SAMPLERS[name](space, rng, **kw)
 
 # %% ../nbs/09_samplers.ipynb #96a97f03
@@ -135,7 +140,8 @@ def _subset(rng: np.random.Generator, n: int, k: int) -> tuple[int, ...]:
 
 def _check_single_path(space: Space, name: str):
     bad = [p for p in space.points if p.min_paths > 1]
-    if bad: raise MixpathError(f'{name} is single-path, but {bad[0].name} needs at least {bad[0].min_paths} active paths; '
+    if bad: raise MixpathError(f'{name} is single-path, but {bad[0].name} needs at least {bad[0].min_paths} active '
+                               'paths; '
                                'use the "mixpath" or "uniform_sets" sampler for this space')
 
 # %% ../nbs/09_samplers.ipynb #b5f0f7a7
@@ -170,8 +176,10 @@ class MixPathSampler(IndependentSampler):
 class UniformSetsSampler(IndependentSampler):
     "Per layer uniform over all valid (variant, path set) choices."
     def __init__(self, space: Space, rng: np.random.Generator | int):
-        super().__init__(space, rng)   # _cum[i][j]: number of path sets of layer i with fewer than min_paths + j + 1 paths
-        self._cum = [list(itertools.accumulate(math.comb(p.n, j) for j in range(p.min_paths, p.m + 1))) for p in space.points]
+        # _cum[i][j]: number of path sets of layer i with fewer than min_paths + j + 1 paths
+        super().__init__(space, rng)
+        self._cum = [list(itertools.accumulate(math.comb(p.n, j) for j in range(p.min_paths, p.m
+                                                                                + 1))) for p in space.points]
     def _choice(self, i):
         p, cum = self.space.points[i], self._cum[i]
         s = int(self.rng.integers(len(p.variants) * cum[-1]))   # one draw: an option index, uniform
@@ -207,7 +215,8 @@ class FairSampler(Sampler):
 def _draw_pair(self: FairSampler) -> tuple[Arch, Arch]:
     a, b = [], []
     for i, L in enumerate(self.round_lengths):
-        if L < 2: raise MixpathError(f'fair: {self.space.points[i].name} has a single (variant, op) slot, so no two archs differ there')
+        if L < 2: raise MixpathError(f'fair: {self.space.points[i].name} has a single (variant, op) slot, so no two '
+                                     'archs differ there')
         x = self._slot(i)
         if not self.rounds[i]:
             r = [int(s) for s in self.rng.permutation(L)]
@@ -229,12 +238,15 @@ class FlopsBinnedSampler(Sampler):
         super().__init__(space, rng)
         lo, hi = map(float, cost_range)
         if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi) or n_bins < 1 or max_tries < 1:
-            raise MixpathError(f'flops_binned: need finite lo < hi, n_bins >= 1 and max_tries >= 1, got cost_range={cost_range}, '
+            raise MixpathError('flops_binned: need finite lo < hi, n_bins >= 1 and max_tries >= 1, got '
+                               f'cost_range={cost_range}, '
                                f'n_bins={n_bins}, max_tries={max_tries}')
         if not issubclass(SAMPLERS.get(proposal, Sampler), IndependentSampler):
             raise MixpathError(f'flops_binned: proposal must be one of '
-                               f'{", ".join(k for k, v in SAMPLERS.items() if issubclass(v, IndependentSampler))}, got {proposal!r}')
-        self.cost_fn, self.edges, self.n_bins, self.max_tries = cost_fn, np.linspace(lo, hi, n_bins + 1), n_bins, max_tries
+                               f'{", ".join(k for k, v in SAMPLERS.items() if issubclass(v, IndependentSampler))}, '
+                               f'got {proposal!r}')
+        self.cost_fn, self.edges, self.n_bins, self.max_tries = cost_fn, np.linspace(lo, hi, n_bins
+                                                                                     + 1), n_bins, max_tries
         self.proposal = SAMPLERS[proposal](space, self.rng)   # same generator object
         self.bin_counts, self.tries = [0] * n_bins, 0
 
@@ -253,7 +265,8 @@ def _draw_in_bin(self: FlopsBinnedSampler, propose: Callable[[], Arch]) -> Arch:
         a = propose(); self.tries += 1
         if self.bin_of(float(self.cost_fn(a))) == b: self.bin_counts[b] += 1; return a
     raise MixpathError(f'flops_binned: no arch landed in bin {b} [{self.edges[b]:.4g}, {self.edges[b + 1]:.4g}) after '
-                       f'{self.max_tries} tries; the bin may be unreachable: narrow cost_range to costs the space reaches, '
+                       f'{self.max_tries} tries; the bin may be unreachable: narrow cost_range to costs the space '
+                       'reaches, '
                        'use fewer bins or raise max_tries')
 
 # %% ../nbs/09_samplers.ipynb #76969489
@@ -272,7 +285,8 @@ def _draw_pair(self: FlopsBinnedSampler) -> tuple[Arch, Arch]:
 @patch
 def _extra_state(self: FlopsBinnedSampler): return dict(bin_counts=list(self.bin_counts), tries=self.tries)
 @patch
-def _load_extra_state(self: FlopsBinnedSampler, d): self.bin_counts, self.tries = list(map(int, d['bin_counts'])), int(d['tries'])
+def _load_extra_state(self: FlopsBinnedSampler,
+                      d): self.bin_counts, self.tries = list(map(int, d['bin_counts'])), int(d['tries'])
 
 # %% ../nbs/09_samplers.ipynb #d5a9ac6d
 class ListSampler(Sampler):
@@ -288,7 +302,8 @@ class ListSampler(Sampler):
         for _ in range(tries):
             b = self._draw()
             if all(x != y for x, y in zip(a, b)): return a, b
-        raise MixpathError(f'{self.name}: no listed arch differing from {self.space.encode(a)} at every layer in {tries} draws')
+        raise MixpathError(f'{self.name}: no listed arch differing from {self.space.encode(a)} at every layer '
+                           f'in {tries} draws')
 
 def nb201_connected(arch: str) -> bool:
     "Whether a NAS-Bench-201 cell's output node is reachable from its input through edges other than `none`."
@@ -299,18 +314,21 @@ def nb201_connected(arch: str) -> bool:
 
 # %% ../nbs/09_samplers.ipynb #ae3b2c13
 def _nb201_only(space: Space, name: str):
-    if space.name != 'nb201': raise MixpathError(f'{name} lists NAS-Bench-201 cells; it needs the nb201 space, not {space.name!r}')
+    if space.name != 'nb201': raise MixpathError(f'{name} lists NAS-Bench-201 cells; it needs the nb201 space, '
+                                                 f'not {space.name!r}')
 
 @register_sampler('nb201_connected')
 class NB201ConnectedSampler(ListSampler):
     "Uniform over the NAS-Bench-201 cells whose output is connected to their input."
     def __init__(self, space: Space, rng: np.random.Generator | int):
         from mixpath_lab.benchmarks import NB201
-        _nb201_only(space, self.name); super().__init__(space, rng, [a for a in NB201().table['arch_str'] if nb201_connected(a)])
+        _nb201_only(space, self.name)
+        super().__init__(space, rng, [a for a in NB201().table['arch_str'] if nb201_connected(a)])
 
 @register_sampler('nb201_iso')
 class NB201IsoSampler(ListSampler):
     "Uniform over NAS-Bench-201's isomorphism classes (one representative cell each)."
     def __init__(self, space: Space, rng: np.random.Generator | int):
         from mixpath_lab.benchmarks import NB201
-        _nb201_only(space, self.name); t = NB201().table; super().__init__(space, rng, list(t.loc[~t['unique_str'].duplicated(), 'arch_str']))
+        _nb201_only(space, self.name); t = NB201().table
+        super().__init__(space, rng, list(t.loc[~t['unique_str'].duplicated(), 'arch_str']))

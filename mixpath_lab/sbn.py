@@ -17,12 +17,14 @@ NORMS = ('sbn', 'combo', 'bn', 'none')
 
 class PostSumNorm(nn.Module):
     "The norm after a path sum: Shadow BN by count (`sbn`), per path set (`combo`), shared (`bn`) or none."
-    def __init__(self, C: int, norm: str = 'sbn', n_paths: int = 1, m: int = 1, min_paths: int = 1, affine: bool = True):
+    def __init__(self, C: int, norm: str = 'sbn', n_paths: int = 1, m: int = 1, min_paths: int = 1,
+                 affine: bool = True):
         super().__init__()
         if norm not in NORMS: raise MixpathError(f'unknown norm {norm!r}; choose one of {", ".join(NORMS)}')
         self.norm, self.m, self.min_paths = norm, m, max(min_paths, 1)
         self.keys = (list(range(self.min_paths, m + 1)) if norm == 'sbn' else
-                     [ps for j in range(self.min_paths, m + 1) for ps in itertools.combinations(range(n_paths), j)] if norm == 'combo' else
+                     [ps for j in range(self.min_paths, m + 1) for ps in itertools.combinations(range(n_paths), j)]
+                     if norm == 'combo' else
                      [None] if norm == 'bn' else [])
         self._index = {k: i for i, k in enumerate(self.keys)}
         self.bns = nn.ModuleList(nn.BatchNorm2d(C, affine=affine) for _ in self.keys)
@@ -31,7 +33,8 @@ class PostSumNorm(nn.Module):
         "Which BN serves this active path set (None: no norm)."
         if self.norm == 'none' or not paths: return None
         key = len(paths) if self.norm == 'sbn' else tuple(sorted(paths)) if self.norm == 'combo' else None
-        if key not in self._index: raise MixpathError(f'no {self.norm} norm for active paths {tuple(paths)} (m={self.m})')
+        if key not in self._index: raise MixpathError(f'no {self.norm} norm for active paths {tuple(paths)} '
+                                                      f'(m={self.m})')
         return self._index[key]
 
     def forward(self, x: torch.Tensor, paths: tuple[int, ...]) -> torch.Tensor:
@@ -47,7 +50,8 @@ class PostSumNorm(nn.Module):
 class PathSum(nn.Module):
     "Sum of the active paths' outputs, `forward(outs, paths)`; hooks see each path and the sum."
     def forward(self, outs: list[torch.Tensor], paths: tuple[int, ...]) -> torch.Tensor:
-        if len(outs) != len(paths): raise MixpathError(f'{len(outs)} path outputs for {len(paths)} active paths {tuple(paths)}')
+        if len(outs) != len(paths): raise MixpathError(f'{len(outs)} path outputs for {len(paths)} active '
+                                                       f'paths {tuple(paths)}')
         if not outs: raise MixpathError('PathSum needs at least one active path')
         out = outs[0]
         for o in outs[1:]: out = out + o

@@ -80,7 +80,8 @@ class ChoicePoint:
 # %% ../nbs/04_spaces.ipynb #f0215b39
 class Space:
     "A search space: choice points plus sampling, validation, enumeration and an exact string form."
-    same_cost_points = False   # True when an option costs the same at every choice point (searches use it to bound costs)
+    # True when an option costs the same at every choice point (searches use it to bound costs)
+    same_cost_points = False
     def __init__(self, name: str, points: Sequence[ChoicePoint]):
         self.name, self.points = name, tuple(points)
         if not self.points: raise MixpathError(f'space {name!r} has no choice points')
@@ -108,32 +109,40 @@ class Space:
     def _uniform_choice(p: ChoicePoint, rng: np.random.Generator) -> Choice:
         w = np.array([math.comb(p.n, j) for j in range(p.min_paths, p.m + 1)], float)
         k = p.min_paths + int(rng.choice(len(w), p=w / w.sum()))
-        return Choice(int(rng.integers(len(p.variants))), tuple(sorted(int(i) for i in rng.choice(p.n, k, replace=False))))
+        return Choice(int(rng.integers(len(p.variants))),
+                      tuple(sorted(int(i) for i in rng.choice(p.n, k, replace=False))))
     def enumerate(self, limit: int = 100_000) -> Iterator[Arch]:
         "Every arch, in a fixed order; refused when the space is larger than `limit`."
-        if self.size > limit: raise MixpathError(f'{self.name} has {self.size:.3g} archs, more than limit={limit}; sample instead')
+        if self.size > limit: raise MixpathError(f'{self.name} has {self.size:.3g} archs, more than limit={limit}; '
+                                                 'sample instead')
         return (Arch(cs) for cs in itertools.product(*(list(p.options()) for p in self.points)))
     def encode(self, arch) -> str:
         arch = self.validate(arch)
-        return '|'.join((f'{p.variants[c.variant]}:' if len(p.variants) > 1 else '') + '+'.join(p.ops[i] for i in c.paths)
+        return '|'.join((f'{p.variants[c.variant]}:' if len(p.variants) > 1 else '')
+                        + '+'.join(p.ops[i] for i in c.paths)
                         for p, c in zip(self.points, arch))
     def decode(self, s: str) -> Arch:
         if not isinstance(s, str): raise MixpathError(f'{self.name}: expected an arch string, got {type(s).__name__}')
         groups = s.strip().split('|')
         if len(groups) != len(self.points):
-            raise MixpathError(f'{self.name}: arch string has {len(groups)} groups separated by "|", the space has {len(self.points)} layers')
+            raise MixpathError(f'{self.name}: arch string has {len(groups)} groups separated by "|", the space '
+                               f'has {len(self.points)} layers')
         out = []
         for p, g in zip(self.points, groups):
             v, _, ops = g.rpartition(':') if ':' in g else ('', '', g)
             if len(p.variants) > 1 and v not in p.variants:
-                raise MixpathError(f'{p.name}: variant {v!r} in {g!r} is not one of {list(p.variants)} (write e.g. {p.variants[0]}:{p.ops[0]})')
-            if len(p.variants) == 1 and v: raise MixpathError(f'{p.name}: this layer has no variants, but {g!r} names {v!r}')
+                raise MixpathError(f'{p.name}: variant {v!r} in {g!r} is not one of {list(p.variants)} (write '
+                                   f'e.g. {p.variants[0]}:{p.ops[0]})')
+            if len(p.variants) == 1 and v: raise MixpathError(f'{p.name}: this layer has no variants, but {g!r} '
+                                                              f'names {v!r}')
             names = [o for o in ops.split('+') if o] if ops else []
             unknown = [o for o in names if o not in p.ops]
-            if unknown: raise MixpathError(f'{p.name}: unknown op {unknown[0]!r} in {g!r} (choices: {", ".join(p.ops)})')
+            if unknown: raise MixpathError(f'{p.name}: unknown op {unknown[0]!r} in {g!r} '
+                                           f'(choices: {", ".join(p.ops)})')
             out.append(Choice(p.variants.index(v) if len(p.variants) > 1 else 0, tuple(p.ops.index(o) for o in names)))
         return self.validate(Arch(out))
-    def __repr__(self): return f'{type(self).__name__}({self.name!r}, {len(self.points)} choice points, size={self.size:.4g})'
+    def __repr__(self):
+        return f'{type(self).__name__}({self.name!r}, {len(self.points)} choice points, size={self.size:.4g})'
 
 # %% ../nbs/04_spaces.ipynb #ddd73d47
 @dataclass(frozen=True)
@@ -146,22 +155,26 @@ class LayerSpec(ChoicePoint):
     def __post_init__(self):
         super().__post_init__()
         if self.c_in < 1 or self.c_out < 1 or self.stride not in (1, 2):
-            raise MixpathError(f'{self.name}: need c_in, c_out >= 1 and stride 1 or 2, got {self.c_in}, {self.c_out}, {self.stride}')
-        if self.kind not in ('mixed', 'mixpath_ib'): raise MixpathError(f'{self.name}: unknown layer kind {self.kind!r}')
+            raise MixpathError(f'{self.name}: need c_in, c_out >= 1 and stride 1 or 2, '
+                               f'got {self.c_in}, {self.c_out}, {self.stride}')
+        if self.kind not in ('mixed',
+                             'mixpath_ib'): raise MixpathError(f'{self.name}: unknown layer kind {self.kind!r}')
 
 class LayerwiseSpace(Space):
     "A stem, a chain of searchable `LayerSpec`s and a classifier head."
     def __init__(self, name: str, layers: Sequence[LayerSpec], stem_width: int, head_width: int | None = None,
                  n_classes: int = 10, in_channels: int = 3):
         super().__init__(name, layers)
-        self.stem_width, self.head_width, self.n_classes, self.in_channels = stem_width, head_width, n_classes, in_channels
+        self.stem_width, self.head_width, self.n_classes, self.in_channels = (stem_width, head_width, n_classes,
+                                                                              in_channels)
         w = stem_width
         for l in self.points:
             if l.c_in != w: raise MixpathError(f'{l.name}: c_in={l.c_in} but the previous layer gives {w} channels')
             w = l.c_out
     def config(self) -> dict:
         "A plain description of the space (stored in checkpoints to refuse a checkpoint from another space)."
-        return {'name': self.name, 'stem_width': self.stem_width, 'head_width': self.head_width, 'n_classes': self.n_classes,
+        return {'name': self.name, 'stem_width': self.stem_width, 'head_width': self.head_width,
+                'n_classes': self.n_classes,
                 'layers': [dict(ops=list(l.ops), m=l.m, min_paths=l.min_paths, variants=list(l.variants), c_in=l.c_in,
                                 c_out=l.c_out, stride=l.stride, kind=l.kind) for l in self.points]}
 
@@ -179,7 +192,8 @@ def mixpath_s1(m: int = 2, n_classes: int = 10) -> LayerwiseSpace:
     "MixPath's CIFAR-10 search space S1 with at most `m` active depthwise kernels per layer."
     if m not in (1, 2, 3, 4): raise MixpathError(f'S1 has 4 kernels per layer, so m must be 1..4, got {m}')
     layers = [LayerSpec(f'layer{i}', ('dw3', 'dw5', 'dw7', 'dw9'), m=m, variants=('e3', 'e6'), c_in=S1_WIDTHS[i],
-                        c_out=S1_WIDTHS[i + 1], stride=2 if i in S1_STRIDE2 else 1, kind='mixpath_ib') for i in range(12)]
+                        c_out=S1_WIDTHS[i + 1], stride=2 if i in S1_STRIDE2 else 1,
+                        kind='mixpath_ib') for i in range(12)]
     return LayerwiseSpace(f'mixpath_s1_m{m}', layers, stem_width=32, head_width=1280, n_classes=n_classes)
 
 # %% ../nbs/04_spaces.ipynb #c938cd91
@@ -199,20 +213,24 @@ class NB201Space(Space):
     def config(self) -> dict: return {'name': self.name, 'C': self.C, 'N': self.N, 'n_classes': self.n_classes}
     def encode(self, arch) -> str:
         arch = self.validate(arch); ops = [NB201_OPS[c.paths[0]] for c in arch]
-        return '|' + '|+|'.join('|'.join(f'{ops[e]}~{i}' for e, (i, t) in enumerate(NB201_EDGES) if t == j) for j in (1, 2, 3)) + '|'
+        return '|' + '|+|'.join('|'.join(f'{ops[e]}~{i}' for e, (i, t) in enumerate(NB201_EDGES) if t
+                                         == j) for j in (1, 2, 3)) + '|'
     def decode(self, s: str) -> Arch:
         if not isinstance(s, str): raise MixpathError(f'nb201: expected an arch string, got {type(s).__name__}')
         nodes = s.strip().strip('|').split('|+|')
         if len(nodes) != 3:
-            raise MixpathError(f'nb201: {s!r} is not a NAS-Bench-201 string; expected 3 node groups like |op~0|+|op~0|op~1|+|op~0|op~1|op~2|')
+            raise MixpathError(f'nb201: {s!r} is not a NAS-Bench-201 string; expected 3 node groups like '
+                               '|op~0|+|op~0|op~1|+|op~0|op~1|op~2|')
         out = []
         for j, g in zip((1, 2, 3), nodes):
             edges = g.split('|')
-            if len(edges) != j: raise MixpathError(f'nb201: node {j} in {s!r} needs {j} inputs, got {len(edges)} ({g!r})')
+            if len(edges) != j: raise MixpathError(f'nb201: node {j} in {s!r} needs {j} inputs, got {len(edges)} '
+                                                   f'({g!r})')
             for i, e in enumerate(edges):
                 op, _, src = e.partition('~')
                 if src != str(i): raise MixpathError(f'nb201: edge {e!r} into node {j} should read op~{i}')
-                if op not in NB201_OPS: raise MixpathError(f'nb201: unknown op {op!r} on edge {i}->{j} (choices: {", ".join(NB201_OPS)})')
+                if op not in NB201_OPS: raise MixpathError(f'nb201: unknown op {op!r} on edge {i}->{j} '
+                                                           f'(choices: {", ".join(NB201_OPS)})')
         ops = {(i, j): e.partition('~')[0] for j, g in zip((1, 2, 3), nodes) for i, e in enumerate(g.split('|'))}
         return self.validate(Arch((0, (NB201_OPS.index(ops[ij]),)) for ij in NB201_EDGES))
 
@@ -225,6 +243,7 @@ def tiny(m: int = 2, n_classes: int = 10) -> LayerwiseSpace:
     "A 3-layer space for fast tests: two MixPath IB layers (kernels 3, 5, 7; e in {3, 6}) and a mixed layer."
     return LayerwiseSpace(f'tiny_m{m}', [
         LayerSpec('layer0', ('dw3', 'dw5', 'dw7'), m=m, variants=('e3', 'e6'), c_in=8, c_out=8, kind='mixpath_ib'),
-        LayerSpec('layer1', ('dw3', 'dw5', 'dw7'), m=m, variants=('e3', 'e6'), c_in=8, c_out=16, stride=2, kind='mixpath_ib'),
+        LayerSpec('layer1', ('dw3', 'dw5', 'dw7'), m=m, variants=('e3', 'e6'), c_in=8, c_out=16, stride=2,
+                  kind='mixpath_ib'),
         LayerSpec('layer2', ('identity', 'mb_k3_e3', 'mb_k5_e3'), m=m, c_in=16, c_out=16, kind='mixed'),
     ], stem_width=8, head_width=32, n_classes=n_classes)

@@ -22,7 +22,8 @@ def space_from_config(cfg: dict) -> Space:
     if 'layers' in cfg:
         return layerwise(cfg['layers'], cfg['stem_width'], cfg.get('head_width'), cfg.get('n_classes', 10), cfg['name'])
     if cfg.get('name') == 'nb201': return nb201(cfg['C'], cfg['N'], cfg.get('n_classes', 10))
-    raise MixpathError(f'cannot rebuild a space from config with keys {sorted(cfg)}; expected a layer-wise or nb201 config')
+    raise MixpathError(f'cannot rebuild a space from config with keys {sorted(cfg)}; expected a layer-wise or nb201 '
+                       'config')
 
 def reinit(module: nn.Module, seed: int = 0) -> nn.Module:
     "Re-initialize every submodule with `reset_parameters` (convs, BNs and their statistics, linears) from `seed`."
@@ -38,7 +39,8 @@ def _supernet_class(space) -> type:
         from mixpath_lab.nb201net import NB201Supernet  # lazy: 07 builds on this module
         return NB201Supernet
     if isinstance(space, LayerwiseSpace): return LayerwiseSupernet
-    raise MixpathError(f'no supernet for a {type(space).__name__}; pass a LayerwiseSpace (spaces.layerwise, mixpath_s1, tiny) or nb201()')
+    raise MixpathError(f'no supernet for a {type(space).__name__}; pass a LayerwiseSpace (spaces.layerwise, '
+                       'mixpath_s1, tiny) or nb201()')
 
 class Supernet(nn.Module):
     "Base of all supernets; `Supernet(space, norm)` builds the subclass that fits `space`."
@@ -89,7 +91,8 @@ def _op(spec: LayerSpec, name: str, c_in: int, c_out: int, stride: int) -> nn.Mo
 def _expansion(spec: LayerSpec, v: str) -> int:
     m = re.fullmatch(r'e(\d+)', v)
     if not m or int(m[1]) < 1:
-        raise MixpathError(f"{spec.name}: a mixpath_ib layer's variants are expansion ratios named like 'e3', 'e6', got {v!r}")
+        raise MixpathError(f"{spec.name}: a mixpath_ib layer's variants are expansion ratios named like 'e3', 'e6', "
+                           f"got {v!r}")
     return int(m[1])
 
 class IBVariant(nn.Module):
@@ -127,9 +130,11 @@ class SearchLayer(nn.Module):
     "A searchable layer: one variant module per variant; `forward(x, choice)`."
     def __init__(self, spec: LayerSpec, norm: str = 'sbn'):
         super().__init__()
-        if spec.min_paths < 1: raise MixpathError(f'{spec.name}: layer-wise supernets need min_paths >= 1 (a layer needs an output)')
+        if spec.min_paths < 1: raise MixpathError(f'{spec.name}: layer-wise supernets need min_paths >= 1 (a layer '
+                                                  'needs an output)')
         self.name = spec.name
-        if spec.kind == 'mixpath_ib': self.variants = nn.ModuleList(IBVariant(spec, _expansion(spec, v), norm) for v in spec.variants)
+        if spec.kind == 'mixpath_ib': self.variants = nn.ModuleList(IBVariant(spec, _expansion(spec, v),
+                                                                              norm) for v in spec.variants)
         else: self.variants = nn.ModuleList(MixedVariant(spec, norm) for _ in spec.variants)
         self.residual = spec.kind == 'mixpath_ib' and spec.stride == 1 and spec.c_in == spec.c_out
     def forward(self, x: torch.Tensor, choice: Choice) -> torch.Tensor:
@@ -167,7 +172,8 @@ class LayerwiseSupernet(Supernet):
         for layer, c in zip(self.layers, arch): x = layer(x, c)
         return self.head(x)
     def _subnet(self, arch: Arch) -> nn.Module:
-        return Subnet(copy.deepcopy(self.stem), [l.export(c) for l, c in zip(self.layers, arch)], copy.deepcopy(self.head),
+        return Subnet(copy.deepcopy(self.stem), [l.export(c) for l, c in zip(self.layers, arch)],
+                      copy.deepcopy(self.head),
                       self.channels_last)
 
 class Subnet(nn.Module):
