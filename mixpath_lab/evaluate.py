@@ -70,7 +70,8 @@ def materialize(batches: Iterable, # yields (x, y) pairs
             raise MixpathError(f'{what}: expected (x, y) pairs, got {type(b).__name__}')
         out.append((b[0].to(device), b[1].to(device)))
     if not out or (n is not None and len(out) < n):
-        raise MixpathError(f'{what} yields {len(out)} batches, {n or 1} needed; use a larger split or ask for fewer batches')
+        raise MixpathError(f'{what} yields {len(out)} batches, {n or 1} needed; use a larger split or ask for fewer '
+                           'batches')
     return out
 
 # %% ../nbs/11_evaluate.ipynb #da685ccc
@@ -88,12 +89,15 @@ class Evaluator:
             'recalibrate on a held-out part of the training data, never on the split you measure accuracy on')
         if n_recal_batches < 1: raise MixpathError(f'n_recal_batches must be >= 1, got {n_recal_batches}')
         p = next(iter(supernet.parameters()), None)
-        self.device = torch.device(device) if device is not None else (p.device if p is not None else torch.device('cpu'))
-        self.supernet, self.recalibrate, self.scope, self.n_recal_batches = supernet, recalibrate, scope, n_recal_batches
+        self.device = torch.device(device) if device is not None else (p.device if p is not None
+                                                                       else torch.device('cpu'))
+        self.supernet, self.recalibrate, self.scope, self.n_recal_batches = (supernet, recalibrate, scope,
+                                                                             n_recal_batches)
         self.precision = check_precision(precision, self.device)
         self.recal = materialize(recal_batches, n_recal_batches, self.device, 'recalibration split')
         self.val = materialize(val_batches, None, self.device, 'validation split')
-        self._tensors = list(supernet.parameters()), list(supernet.buffers())  # listed once: walking the modules is slow
+        # listed once: walking the modules is slow
+        self._tensors = list(supernet.parameters()), list(supernet.buffers())
         self._modules, self._bns = list(supernet.modules()), bn_modules(supernet)
         self.cache, self._pver, self._bver = {}, self._version(True), self._version(False)
 
@@ -107,10 +111,12 @@ class Evaluator:
 # %% ../nbs/11_evaluate.ipynb #53d39322
 def _validate(net: nn.Module, arch, batches, device) -> tuple[float, float]:
     "Accuracy and mean cross-entropy of `net(x, arch)` over `batches` (counts summed on the device)."
-    correct, loss, n = torch.zeros((), dtype=torch.long, device=device), torch.zeros((), dtype=torch.float64, device=device), 0
+    correct, loss, n = torch.zeros((), dtype=torch.long, device=device), torch.zeros((), dtype=torch.float64,
+                                                                                     device=device), 0
     for x, y in batches:
         out = net(x, arch)
-        correct += (out.argmax(1) == y).sum(); loss += F.cross_entropy(out.float(), y, reduction='sum').double(); n += len(y)
+        correct += (out.argmax(1) == y).sum(); loss += F.cross_entropy(out.float(), y, reduction='sum').double()
+        n += len(y)
     return correct.item() / n, loss.item() / n
 
 @patch
@@ -145,7 +151,8 @@ def result(self: Evaluator, arch, # an `Arch` or its string
         self.cache = {k: v for k, v in self.cache.items() if k[1]}; self._bver = self._version(False)
     if (arch, rec) in self.cache: return {**self.cache[arch, rec], 'time': time.perf_counter() - t0, 'cached': True}
     r = self._run(arch, rec)
-    self.cache[arch, rec] = r = {'arch': space.encode(arch), 'acc': r['acc'], 'loss': r['loss'], 'recalibrated': rec, 'time': r['time']}
+    self.cache[arch, rec] = r = {'arch': space.encode(arch), 'acc': r['acc'], 'loss': r['loss'], 'recalibrated': rec,
+                                 'time': r['time']}
     self._bver = self._version(False)            # our own exact restore wrote the buffers
     log.debug('%s acc=%.4f (recalibrated=%s, %.2fs)', r['arch'], r['acc'], rec, r['time'])
     return {**r, 'cached': False}

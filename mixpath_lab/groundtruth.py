@@ -46,11 +46,13 @@ class ScratchConfig:
     precision: str = 'fp32' # 'bf16': autocast (CPU, CUDA); 'fp16': autocast + grad scaler (CUDA only)
 
 # %% ../nbs/13_groundtruth.ipynb #5f145261
-def data_fingerprint(data: Mapping[str, tuple[torch.Tensor, torch.Tensor]], keys: Sequence[str] = ('train', 'val')) -> str:
+def data_fingerprint(data: Mapping[str, tuple[torch.Tensor, torch.Tensor]],
+                     keys: Sequence[str] = ('train', 'val')) -> str:
     "SHA-256 (first 16 hex digits) of the images and labels of the parts `keys` of `data`."
     h = hashlib.sha256()
     for k in keys:
-        if k not in data: raise MixpathError(f"data has no {k!r} part (has {list(data)}); pass e.g. mixpath_lab.data.cifar10_splits(...)")
+        if k not in data: raise MixpathError(f"data has no {k!r} part (has {list(data)}); pass e.g. "
+                                             "mixpath_lab.data.cifar10_splits(...)")
         for t in data[k]:
             t = torch.as_tensor(t).contiguous().cpu()
             h.update(f'{k}:{t.dtype}:{tuple(t.shape)};'.encode()); h.update(t.numpy().tobytes())
@@ -74,7 +76,8 @@ def _reset(model: nn.Module):
 
 def train_from_scratch(model_fn: Callable[[Any], nn.Module], # arch -> a freshly built nn.Module with forward(x)
                        arch: Any, # passed to model_fn
-                       data: Mapping[str, tuple[torch.Tensor, torch.Tensor]], # 'train' and 'val': (uint8 images, labels)
+                       # 'train' and 'val': (uint8 images, labels)
+                       data: Mapping[str, tuple[torch.Tensor, torch.Tensor]],
                        config: ScratchConfig, # the recipe
                        seed: int, # init, data order and augmentation
                        reinit: bool = True, # reset_parameters on every submodule (a true from-scratch start)
@@ -90,11 +93,13 @@ def train_from_scratch(model_fn: Callable[[Any], nn.Module], # arch -> a freshly
     model.to(dev)
     tb = Batches(*data['train'], config.batch_size, seed, augment=config.augment, size=config.size,
                  cutout=config.cutout, pad=config.pad, device=dev)
-    opt = torch.optim.SGD(model.parameters(), config.lr, momentum=config.momentum, nesterov=config.nesterov, weight_decay=config.weight_decay)
+    opt = torch.optim.SGD(model.parameters(), config.lr, momentum=config.momentum, nesterov=config.nesterov,
+                          weight_decay=config.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, config.epochs * len(tb)))
     scaler = torch.amp.GradScaler(dev.type, enabled=config.precision == 'fp16')   # a no-op in fp32 and bf16
     stats = _fit(model, tb, opt, sched, config, progress, scaler)
-    stats.update(evaluate_model(model, Batches(*data['val'], config.eval_batch_size, seed, shuffle=False, size=config.size,
+    stats.update(evaluate_model(model,
+                                Batches(*data['val'], config.eval_batch_size, seed, shuffle=False, size=config.size,
                                                drop_last=False, device=dev), config.precision))
     return {**stats, 'n_params': sum(p.numel() for p in model.parameters()), 'seconds': time.perf_counter() - t0}
 
@@ -113,7 +118,8 @@ def _fit(model: nn.Module, tb: Batches, opt, sched, config: ScratchConfig, progr
             scaler.step(opt); scaler.update(); sched.step(); steps += 1
             diverged |= not math.isfinite(loss.item())
             tot += loss.item() * len(yb); correct += (out.argmax(1) == yb).sum().item(); n += len(yb)
-    if diverged: get_logger('groundtruth').warning('training loss became non-finite; the result is kept (marked diverged)')
+    if diverged: get_logger('groundtruth').warning('training loss became non-finite; the result is kept (marked '
+                                                   'diverged)')
     return {'train_loss': tot / max(n, 1), 'train_acc': correct / max(n, 1), 'steps': steps, 'diverged': diverged}
 
 @torch.no_grad()
@@ -154,7 +160,8 @@ class GroundTruthTable:
     def rows(self) -> dict[tuple[str, str], dict]:
         "(arch_str, config_hash) -> parsed row."
         if not self.path.exists(): return {}
-        with open(self.path, newline='') as f: return {(r['arch_str'], r['config_hash']): _parse(r) for r in csv.DictReader(f)}
+        with open(self.path,
+                  newline='') as f: return {(r['arch_str'], r['config_hash']): _parse(r) for r in csv.DictReader(f)}
     def __len__(self) -> int: return len(self.rows())
     def get(self, arch_str: str, config: Mapping | Any) -> dict | None:
         "The row for `arch_str` under `config` (a run config), or None."
@@ -184,9 +191,11 @@ def _write_rows(path: Path, rows: Iterable[dict]):
     atomic_write(path, lambda p: p.write_text(buf.getvalue()))
 
 @patch
-def add(self: GroundTruthTable, arch_str: str, config: Mapping | Any, result: Mapping, if_exists: str = 'error') -> dict:
+def add(self: GroundTruthTable, arch_str: str, config: Mapping | Any, result: Mapping,
+        if_exists: str = 'error') -> dict:
     "Store `result` (with an 'accuracy') for `arch_str` under `config`; returns the stored row."
-    if if_exists not in ('error', 'keep', 'replace'): raise MixpathError(f"if_exists={if_exists!r}: use 'error', 'keep' or 'replace'")
+    if if_exists not in ('error', 'keep',
+                         'replace'): raise MixpathError(f"if_exists={if_exists!r}: use 'error', 'keep' or 'replace'")
     if 'accuracy' not in result: raise MixpathError(f'result for {arch_str} has no accuracy (keys: {sorted(result)})')
     cfg = to_jsonable(config); key = (arch_str, config_hash(cfg))
     row = {**{k: v for k, v in result.items() if k in COLUMNS}, 'arch_str': arch_str, 'config_hash': key[1],
@@ -207,7 +216,7 @@ def scratch_task(table: str | Path, # the results table's CSV (absolute when wor
                  arch: str, model_fn: Callable[[str], nn.Module], data: Mapping, config: ScratchConfig, seed: int,
                  run_cfg: Mapping, # `run_config(config, data, seed)`, computed once by the caller
                  device: str | torch.device = 'cpu') -> dict | None:
-    "One from-scratch run as an idempotent task: train and store `arch` unless `table` has it; the result (None: had it)."
+    "One from-scratch run as an idempotent task: train, store `arch` unless `table` has it; the result (None: had it)."
     tab = GroundTruthTable(table)
     if tab.get(arch, run_cfg) is not None: return None
     res = train_from_scratch(model_fn, arch, data, config, seed, device=device)
@@ -231,9 +240,11 @@ def run_batch(archs: Sequence[Any], # arch strings (or `Arch`es with `space`)
     keys = list(dict.fromkeys(_arch_key(a, space) for a in archs))
     cfgs = {s: run_config(config, data, s) for s in seeds}
     todo = [(a, s) for s in seeds for a in table.missing(keys, cfgs[s])]
-    get_logger('groundtruth').info('%d of %d runs already in %s; training %d', len(keys) * len(cfgs) - len(todo), len(keys) * len(cfgs), table.path, len(todo))
+    get_logger('groundtruth').info('%d of %d runs already in %s; training %d', len(keys) * len(cfgs) - len(todo),
+                                   len(keys) * len(cfgs), table.path, len(todo))
     path = str(table.path.resolve())   # absolute: workers elsewhere write the same file
-    tasks = [Task(f'{a} seed {s}', scratch_task, (path, a, model_fn, data, config, s, cfgs[s], device)) for a, s in todo]
+    tasks = [Task(f'{a} seed {s}', scratch_task,
+                  (path, a, model_fn, data, config, s, cfgs[s], device)) for a, s in todo]
     def stored(t: Task, res: dict | None):
         if res is not None and on_result is not None: on_result(t.args[1], t.args[5], res)
     as_executor(executor).run(tasks, progress, desc='from scratch', on_result=stored)
@@ -249,5 +260,6 @@ def _arch_key(arch, space) -> str:
 @patch
 def benchmark(self: GroundTruthTable, space, config: Mapping | Any = None):
     "This table's runs under one recipe as a `TableBenchmark` of `space` (accuracy in percent)."
-    from mixpath_lab.benchmarks import TableBenchmark   # benchmarks needs no torch; keep this module's imports as they are
+    # benchmarks needs no torch; keep this module's imports as they are
+    from mixpath_lab.benchmarks import TableBenchmark
     return TableBenchmark.from_groundtruth(self, space, config)

@@ -60,25 +60,32 @@ def align(pred, truth, proxies: Mapping | None = None) -> tuple[np.ndarray, np.n
     "`pred`, `truth` and each proxy as aligned float arrays, plus a note of what was dropped."
     proxies, info = dict(proxies or {}), {}
     if isinstance(pred, Mapping) != isinstance(truth, Mapping):
-        raise MixpathError('pred and truth must both be dicts (arch -> value) or both aligned sequences, not one of each')
+        raise MixpathError('pred and truth must both be dicts (arch -> value) or both aligned sequences, not one of '
+                           'each')
     if isinstance(pred, Mapping):
         keys = sorted(set(pred) & set(truth), key=str)
         info = {'n_pred_only': len(set(pred) - set(truth)), 'n_truth_only': len(set(truth) - set(pred))}
         if info['n_pred_only'] or info['n_truth_only']:
-            get_logger('ranking').warning('ranking %d common archs; dropped %d only in pred, %d only in truth', len(keys), *info.values())
+            get_logger('ranking').warning('ranking %d common archs; dropped %d only in pred, %d only in truth',
+                                          len(keys), *info.values())
         for name, p in proxies.items():
-            if not isinstance(p, Mapping): raise MixpathError(f'proxy {name!r}: pred and truth are dicts, so give the proxy as a dict too')
+            if not isinstance(p,
+                              Mapping): raise MixpathError(f'proxy {name!r}: pred and truth are dicts, so give the '
+                                                           'proxy as a dict too')
             miss = [k for k in keys if k not in p]
-            if miss: raise MixpathError(f'proxy {name!r} lacks {len(miss)} of the {len(keys)} ranked archs (e.g. {miss[0]!r})')
+            if miss: raise MixpathError(f'proxy {name!r} lacks {len(miss)} of the {len(keys)} ranked archs '
+                                        f'(e.g. {miss[0]!r})')
         pred, truth = [pred[k] for k in keys], [truth[k] for k in keys]
         proxies = {name: [p[k] for k in keys] for name, p in proxies.items()}
     pred, truth = _as_values(pred, 'pred'), _as_values(truth, 'truth')
-    if len(pred) != len(truth): raise MixpathError(f'pred has {len(pred)} values but truth has {len(truth)}; they must be aligned by arch')
+    if len(pred) != len(truth): raise MixpathError(f'pred has {len(pred)} values but truth has {len(truth)}; they must '
+                                                   'be aligned by arch')
     if len(pred) < 3: raise MixpathError(f'only {len(pred)} archs in common; ranking needs at least 3')
     out = {}
     for name, p in proxies.items():
         out[name] = _as_values(p, f'proxy {name!r}')
-        if len(out[name]) != len(pred): raise MixpathError(f'proxy {name!r} has {len(out[name])} values for {len(pred)} archs')
+        if len(out[name]) != len(pred): raise MixpathError(f'proxy {name!r} has {len(out[name])} values '
+                                                           f'for {len(pred)} archs')
     return pred, truth, out, info
 
 # %% ../nbs/12_ranking.ipynb #3b457850
@@ -116,7 +123,7 @@ def _k_name(k: int | float, count: int) -> str:
 
 def metric_fns(ks: Sequence[int | float], n: int, recall_factor: int = 5, top: float | None = None,
                reference: Sequence[float] | None = None) -> dict:
-    "Name -> batched `f(pred, truth, axis)`: correlations, each k, and the top-of-ranking metrics of `top` / `reference`."
+    "Name -> batched `f(pred, truth, axis)`: correlations, each k, and top-of-ranking metrics of `top` / `reference`."
     fns = {'kendall': _kendall, 'spearman': _spearman, 'pearson': _pearson}
     for k in ks:
         c = _k_count(k, n); K = min(n, recall_factor * c)
@@ -128,11 +135,13 @@ def metric_fns(ks: Sequence[int | float], n: int, recall_factor: int = 5, top: f
 # %% ../nbs/12_ranking.ipynb #bb2d6968
 def rank_metrics(pred: np.ndarray, truth: np.ndarray, fns: Mapping, n_boot: int = 1000, seed: int = 0,
                  method: str = 'percentile', confidence_level: float = 0.95,
-                 notes: dict | None = None, # filled with metric -> why, where a CI fell back to percentiles of the defined resamples
+                 # filled with metric -> why, where a CI fell back to percentiles of the defined resamples
+                 notes: dict | None = None,
                 ) -> dict[str, tuple[float, float, float]]:
     "Metric name -> (value, lo, hi): point estimate on all archs and a paired bootstrap CI."
     pred, truth = np.asarray(pred, float), np.asarray(truth, float)
-    exact = {'kendall': lambda: stats.kendalltau(pred, truth).statistic, 'spearman': lambda: stats.spearmanr(pred, truth).statistic,
+    exact = {'kendall': lambda: stats.kendalltau(pred, truth).statistic,
+             'spearman': lambda: stats.spearmanr(pred, truth).statistic,
              'pearson': lambda: stats.pearsonr(pred, truth).statistic}
     out = {}
     for name, fn in fns.items():
@@ -149,7 +158,8 @@ def rank_metrics(pred: np.ndarray, truth: np.ndarray, fns: Mapping, n_boot: int 
         (lo, hi), dist = res.confidence_interval, res.bootstrap_distribution
         n_nan = int(np.isnan(dist).sum())
         if n_nan or not np.isfinite([lo, hi]).all():   # a constant resample, or BCa on a discrete top-k metric
-            why = (f'undefined on {n_nan} of {n_boot} resamples' if n_nan else f'{method} interval undefined (degenerate distribution)')
+            why = (f'undefined on {n_nan} of {n_boot} resamples' if n_nan
+                   else f'{method} interval undefined (degenerate distribution)')
             get_logger('ranking').warning('%s: %s; percentile CI over the defined resamples', name, why)
             if notes is not None: notes[name] = why
             a = (1 - confidence_level) / 2; lo, hi = np.nanquantile(dist, [a, 1 - a])
@@ -170,7 +180,8 @@ class RankReport:
     @classmethod
     def from_json(cls, s: str) -> RankReport:
         d = json.loads(s); trip = lambda m: {k: tuple(v) for k, v in m.items()}
-        return cls(d['n'], trip(d['metrics']), {p: trip(m) for p, m in d['proxies'].items()}, tuple(d['ks']), d['config'])
+        return cls(d['n'], trip(d['metrics']), {p: trip(m) for p, m in d['proxies'].items()}, tuple(d['ks']),
+                   d['config'])
     def save(self, path: str | Path) -> Path: return write_json(path, self)
     @classmethod
     def load(cls, path: str | Path) -> RankReport: return cls.from_json(Path(path).read_text())
@@ -186,7 +197,8 @@ def to_frame(self: RankReport, fmt: bool = True) -> pd.DataFrame:
 
 @patch
 def __repr__(self: RankReport) -> str:
-    ci = f"{100 * self.config.get('confidence_level', 0.95):g}% CI, {self.config.get('method', '?')} bootstrap x{self.config.get('n_boot', '?')}"
+    ci = (f"{100 * self.config.get('confidence_level', 0.95):g}% CI, {self.config.get('method', '?')} bootstrap "
+          f"x{self.config.get('n_boot', '?')}")
     return f'RankReport(n={self.n}; value [{ci}])\n' + self.to_frame().to_string()
 
 @patch
@@ -202,8 +214,10 @@ def _markdown(df: pd.DataFrame) -> str:
 
 # %% ../nbs/12_ranking.ipynb #489e867c
 def rank_report(pred: Sequence[float] | Mapping[str, float], # the ranking under study, e.g. supernet accuracy per arch
-                truth: Sequence[float] | Mapping[str, float], # ground truth, aligned with `pred` or keyed by the same archs
-                proxies: Mapping[str, Sequence[float] | Mapping[str, float]] | None = None, # e.g. {'params': ...}, ranked against the same truth
+                # ground truth, aligned with `pred` or keyed by the same archs
+                truth: Sequence[float] | Mapping[str, float],
+                # e.g. {'params': ...}, ranked against the same truth
+                proxies: Mapping[str, Sequence[float] | Mapping[str, float]] | None = None,
                 ks: Sequence[int | float] = (10,), # top-k sizes: counts, or fractions of the archs
                 n_boot: int = 1000, # bootstrap resamples
                 seed: int = 0, # seeds the resampling (the same resamples for every metric and proxy)
@@ -214,12 +228,14 @@ def rank_report(pred: Sequence[float] | Mapping[str, float], # the ranking under
                 top: float | None = 0.1, # kendall@top: tau within this fraction of the true best archs (None: off)
                 reference: Sequence[float] | None = None, # the whole benchmark's truth, for the top pick's percentile
                ) -> RankReport:
-    "Kendall, Spearman, Pearson, precision@k and recall@k with paired bootstrap CIs, for `pred` and each proxy against `truth`."
+    "Kendall, Spearman, Pearson, precision@k, recall@k with paired bootstrap CIs: `pred`, each proxy against `truth`."
     if method not in ('percentile', 'BCa'): raise MixpathError(f"method={method!r}: use 'percentile' or 'BCa'")
     pred, truth, proxies, info = align(pred, truth, proxies)
     fns = metric_fns(tuple(ks), len(pred), recall_factor, top, reference)
     kw = dict(n_boot=n_boot, seed=seed, method=method, confidence_level=confidence_level)
-    config = dict(name=name, **kw, recall_factor=recall_factor, top=top, n_reference=None if reference is None else len(reference), ties='boundary ties share free top-k slots; overlap sums min(pred, true membership)', **info)
+    config = dict(name=name, **kw, recall_factor=recall_factor, top=top, n_reference=None if reference is None
+                  else len(reference),
+                  ties='boundary ties share free top-k slots; overlap sums min(pred, true membership)', **info)
     notes = {c: {} for c in (name, *proxies)}
     metrics = rank_metrics(pred, truth, fns, notes=notes[name], **kw)
     prox = {p: rank_metrics(v, truth, fns, notes=notes[p], **kw) for p, v in proxies.items()}
@@ -229,7 +245,7 @@ def rank_report(pred: Sequence[float] | Mapping[str, float], # the ranking under
 # %% ../nbs/12_ranking.ipynb #3d6405c4
 def paired_difference(a: Sequence[float], b: Sequence[float], truth: Sequence[float], metric: str = 'kendall',
                       n_boot: int = 1000, seed: int = 0, confidence_level: float = 0.95) -> tuple[float, ...]:
-    "`(d, lo, hi, m_a, m_b)`: d = metric(a, truth) - metric(b, truth), its paired percentile bootstrap CI, both metrics."
+    "`(d, lo, hi, m_a, m_b)`: d = metric(a, truth) - metric(b, truth), its paired percentile bootstrap CI, the metrics."
     fns = {'kendall': _kendall, 'spearman': _spearman}
     if metric not in fns: raise MixpathError(f"metric={metric!r}: use 'kendall' or 'spearman'")
     a, b, t = (_as_values(v, n) for v, n in ((a, 'a'), (b, 'b'), (truth, 'truth')))
@@ -246,7 +262,8 @@ def _same(a: dict, b: dict) -> bool:
     return a.keys() == b.keys() and all(np.array_equal(a[k], b[k], equal_nan=True) for k in a)
 
 def compare_reports(reports: Mapping[str, RankReport], # name -> report
-                    fmt: bool = True, # cells as 'value [lo, hi]' strings; False: a (metric, value/lo/hi) column MultiIndex of floats
+                    # cells as 'value [lo, hi]' strings; False: a (metric, value/lo/hi) column MultiIndex of floats
+                    fmt: bool = True,
                    ) -> pd.DataFrame:
     "One row per ranking (and proxy), one column per metric, from several `RankReport`s."
     if not reports: raise MixpathError('compare_reports needs at least one report')
@@ -254,7 +271,8 @@ def compare_reports(reports: Mapping[str, RankReport], # name -> report
     for name, r in reports.items(): rows[name], ns[name] = r.metrics, r.n
     for p in dict.fromkeys(p for r in reports.values() for p in r.proxies):
         have = {name: r for name, r in reports.items() if p in r.proxies}
-        same = len(have) == len(reports) and all(_same(r.proxies[p], next(iter(have.values())).proxies[p]) for r in have.values())
+        same = len(have) == len(reports) and all(_same(r.proxies[p],
+                                                       next(iter(have.values())).proxies[p]) for r in have.values())
         for name, r in (list(have.items())[:1] if same else have.items()):
             rows[p if same else f'{p} ({name})'], ns[p if same else f'{p} ({name})'] = r.proxies[p], r.n
     metrics = list(dict.fromkeys(m for r in rows.values() for m in r))

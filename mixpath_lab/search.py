@@ -88,11 +88,13 @@ def config_diff(old: Any, new: Any, prefix: str = '') -> list[tuple[str, Any, An
     old, new = json.loads(json.dumps(to_jsonable(old))), json.loads(json.dumps(to_jsonable(new)))
     if not (isinstance(old, dict) and isinstance(new, dict)): return [] if old == new else [(prefix, old, new)]
     return [d for k in [*old, *(k for k in new if k not in old)]
-            for d in config_diff(old.get(k, '<missing>'), new.get(k, '<missing>'), f'{prefix}{k}' if not prefix else f'{prefix}.{k}')]
+            for d in config_diff(old.get(k, '<missing>'), new.get(k, '<missing>'), f'{prefix}{k}' if not prefix
+                                 else f'{prefix}.{k}')]
 
 def describe_diff(diff: list[tuple[str, Any, Any]], n: int = 3) -> str:
     "`'n_train=8000 there, 4000 now; ...'` for the first `n` differences."
-    return '; '.join(f'{k}={a!r} there, {b!r} now' for k, a, b in diff[:n]) + (f' (and {len(diff) - n} more)' if len(diff) > n else '')
+    return '; '.join(f'{k}={a!r} there, {b!r} now' for k, a, b in diff[:n]) + (f' (and {len(diff) - n} more)'
+                                                                               if len(diff) > n else '')
 
 # %% ../nbs/14_search.ipynb #ff93bf81
 def move_aside(path: str | Path) -> Path | None:
@@ -125,15 +127,21 @@ class Search:
                  pop_size: int = 50,  # archs per generation
                  budget: int = 1000,  # most distinct archs whose accuracy is computed
                  seed: int | np.random.Generator = 0,  # seed (or generator) of every random choice
-                 run_dir: str | Path | None = None,  # where state.json, history.jsonl and the Pareto set go; resumes if a state is there
+                 # where state.json, history.jsonl and the Pareto set go; resumes if a state is there
+                 run_dir: str | Path | None = None,
                  callbacks: Sequence[Callable[[dict], Any]] = (),  # called with each generation's record
                  ref_point: tuple[float, float] | None = None,  # hypervolume reference (accuracy, cost)
                  progress: bool = True,  # tqdm bar over generations
                  fresh: bool = False,  # move an existing run_dir aside (to <dir>.old-<time>) and start over
-                 meta: dict | None = None):  # what the evaluator depends on (e.g. the supernet's run), kept in the config
-        if not isinstance(space, Space): raise MixpathError(f'space must be a mixpath_lab.spaces.Space, got {type(space).__name__}')
-        if not callable(evaluate): raise MixpathError('evaluate must be a callable Arch -> accuracy, e.g. Evaluator(...).accuracy or NB201Oracle(...)')
-        if cost_limit is not None and cost is None: raise MixpathError('cost_limit needs a cost callable (e.g. CostModel(supernet).flops)')
+                 # what the evaluator depends on (e.g. the supernet's run), kept in the config
+                 meta: dict | None = None):
+        if not isinstance(space,
+                          Space): raise MixpathError('space must be a mixpath_lab.spaces.Space, '
+                                                     f'got {type(space).__name__}')
+        if not callable(evaluate): raise MixpathError('evaluate must be a callable Arch -> accuracy, e.g. '
+                                                      'Evaluator(...).accuracy or NB201Oracle(...)')
+        if cost_limit is not None and cost is None: raise MixpathError('cost_limit needs a cost callable (e.g. '
+                                                                       'CostModel(supernet).flops)')
         self.space, self.evaluate, self.cost, self.cost_limit, self.meta = space, evaluate, cost, cost_limit, meta
         self.pop_size, self.budget, self.callbacks, self.progress = pop_size, budget, list(callbacks), progress
         self.seed = seed if isinstance(seed, (int, np.integer)) else 'generator'
@@ -156,7 +164,9 @@ class Search:
         return dict(method=self.method, space=sp, pop_size=self.pop_size, budget=self.budget, seed=self.seed,
                     cost_limit=self.cost_limit, ref_point=self._ref_given, **self._hparams(),
                     **({'meta': self.meta} if self.meta else {}))
-    def __repr__(self): return f'{type(self).__name__}({self.space.name}, generation={self.generation}, n_evals={self.n_evals}/{self.budget})'
+    def __repr__(self):
+        return (f'{type(self).__name__}({self.space.name}, generation={self.generation}, '
+                f'n_evals={self.n_evals}/{self.budget})')
 
 # %% ../nbs/14_search.ipynb #ac6f0b71
 @patch(as_prop=True)
@@ -180,22 +190,26 @@ def feasible(self: Search, arch: Arch) -> bool:
 def accuracy(self: Search, arch: Arch) -> float:
     "Cached accuracy of `arch`; a new evaluation counts against the budget."
     if arch not in self.acc:
-        if self.n_evals >= self.budget: raise MixpathError(f'evaluation budget of {self.budget} spent; raise budget to evaluate more')
+        if self.n_evals >= self.budget: raise MixpathError(f'evaluation budget of {self.budget} spent; raise budget to '
+                                                           'evaluate more')
         v = self.evaluate(arch)
         if not isinstance(v, (int, float, np.number)) or not math.isfinite(float(v)):
-            raise MixpathError(f'evaluate returned {v!r} for {self.space.encode(arch)}; it must return a finite accuracy')
+            raise MixpathError(f'evaluate returned {v!r} for {self.space.encode(arch)}; it must return a finite '
+                               'accuracy')
         self.acc[arch] = float(v); self.cost_of(arch)
     return self.acc[arch]
 
 # %% ../nbs/14_search.ipynb #49754ab1
 @patch
 def cost_range(self: Search) -> tuple[float, float]:
-    "Costs of the cheapest and the most expensive arch, each choice point varied alone (exact for costs adding up over layers)."
+    "Costs of the cheapest and the dearest arch, each choice point varied alone (exact for costs that add over layers)."
     cost = lambda g: float(self.cost(self.codec.decode(g)))
     base = [0] * len(self.codec.n_options); c0 = cost(base)
-    alike = getattr(self.space, 'same_cost_points', False)   # NB201: every edge of a cell costs the same: one edge tells all
+    # NB201: every edge of a cell costs the same: one edge tells all
+    alike = getattr(self.space, 'same_cost_points', False)
     deltas = [[cost(base[:i] + [v] + base[i + 1:]) - c0 if v else 0.0 for v in range(n)]
-              for i, n in enumerate(self.codec.n_options[:1] if alike else self.codec.n_options)] * (len(base) if alike else 1)
+              for i,
+              n in enumerate(self.codec.n_options[:1] if alike else self.codec.n_options)] * (len(base) if alike else 1)
     lo, hi = ([int(pick(d)) for d in deltas] for pick in (np.argmin, np.argmax))
     return cost(lo), cost(hi)
 
@@ -206,7 +220,8 @@ def _check_settings(self: Search):
     for k, lo in (('pop_size', 2), ('budget', 1)):
         v = getattr(self, k)
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
-            raise MixpathError(f'{k} must be an integer >= {lo}, got {v!r}; e.g. {k}={dict(pop_size=20, budget=300)[k]}')
+            raise MixpathError(f'{k} must be an integer >= {lo}, got {v!r}; '
+                               f'e.g. {k}={dict(pop_size=20, budget=300)[k]}')
     if self.cost_limit is None: return
     c = self.cost_limit
     if isinstance(c, bool) or not isinstance(c, (int, float, np.number)) or not math.isfinite(c):
@@ -257,7 +272,8 @@ def hypervolume(self: Search) -> float | None:
 def state_dict(self: Search) -> dict:
     "The full search state as JSON values."
     enc = self.space.encode
-    return {'method': self.method, 'config': self.config(), 'generation': self.generation, 'rng': self.rng.bit_generator.state,
+    return {'method': self.method, 'config': self.config(), 'generation': self.generation,
+            'rng': self.rng.bit_generator.state,
             'acc': {enc(a): v for a, v in self.acc.items()}, 'costs': {enc(a): v for a, v in self.costs.items()},
             'hv_ref': self.hv_ref, 'history': self.history, 'extra': self._extra_state()}
 
@@ -306,7 +322,8 @@ def run(self: Search, generations: int = 20) -> list[dict]:
     while self.generation < generations and self.n_evals < self.budget:
         population = self._step()
         if population is None:
-            _log.warning('%s: no new feasible arch found at generation %d; stopping', self.method, self.generation); break
+            _log.warning('%s: no new feasible arch found at generation %d; stopping', self.method, self.generation)
+            break
         record = self._record(population); self.generation += 1
         self.history.append(record); self._save(record)
         for cb in self.callbacks: cb(record)
@@ -326,19 +343,24 @@ def pareto_figure(self: Search) -> go.Figure:
     fig = go.Figure(go.Scatter(x=x, y=[self.acc[a] for a in archs], mode='markers', name='evaluated',
                                text=[enc(a) for a in archs], marker=dict(color='lightgray', size=6)))
     front = self.pareto()
-    fx = [e['cost'] for e in front] if self.cost is not None else [archs.index(self.space.decode(e['arch'])) for e in front]
+    fx = ([e['cost'] for e in front] if self.cost is not None
+          else [archs.index(self.space.decode(e['arch'])) for e in front])
     fig.add_trace(go.Scatter(x=fx, y=[e['accuracy'] for e in front], mode='lines+markers', name='Pareto set',
                              text=[e['arch'] for e in front], line=dict(shape='hv', color='crimson')))
-    fig.update_layout(title=f'{self.method} on {self.space.name}: {self.n_evals} evaluations, {self.generation} generations',
-                      xaxis_title='cost' if self.cost is not None else 'evaluation #', yaxis_title='accuracy', template='plotly_white')
+    fig.update_layout(title=f'{self.method} on {self.space.name}: {self.n_evals} evaluations, {self.generation} '
+                      'generations',
+                      xaxis_title='cost' if self.cost is not None else 'evaluation #', yaxis_title='accuracy',
+                      template='plotly_white')
     return fig
 
 @patch
 def write_pareto(self: Search, folder: str | Path) -> tuple[Path, Path]:
     "Write pareto.json and an offline pareto.html (plotly.js shared in the run directory) into `folder`."
     folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
-    j = write_json(folder/'pareto.json', {'config': self.config(), 'generation': self.generation, 'n_evals': self.n_evals,
-                                          'best': self.best(), 'hv': self.hypervolume(), 'hv_ref': self.hv_ref, 'pareto': self.pareto()})
+    j = write_json(folder/'pareto.json',
+                   {'config': self.config(), 'generation': self.generation, 'n_evals': self.n_evals,
+                                          'best': self.best(), 'hv': self.hypervolume(), 'hv_ref': self.hv_ref,
+                    'pareto': self.pareto()})
     h = folder/'pareto.html'; pio.write_html(self.pareto_figure(), h, include_plotlyjs=plotly_js(h), full_html=True)
     return j, h
 
@@ -374,10 +396,12 @@ class Evolution(Search):
                  n_crossovers: int = 25,  # crossovers per generation
                  p_mutate: float = 0.1,  # per-gene resampling probability
                  **kwargs):  # passed to `Search` (cost_limit, pop_size, budget, seed, run_dir, callbacks, ...)
-        if not 0 <= p_mutate <= 1 or n_parents < 1: raise MixpathError(f'need 0 <= p_mutate <= 1 and n_parents >= 1, got {p_mutate}, {n_parents}')
+        if not 0 <= p_mutate <= 1 or n_parents < 1: raise MixpathError('need 0 <= p_mutate <= 1 and n_parents >= 1, '
+                                                                       f'got {p_mutate}, {n_parents}')
         self.n_parents, self.n_mutants, self.n_crossovers, self.p_mutate = n_parents, n_mutants, n_crossovers, p_mutate
         super().__init__(space, evaluate, cost, **kwargs)
-    def _hparams(self) -> dict: return dict(n_parents=self.n_parents, n_mutants=self.n_mutants, n_crossovers=self.n_crossovers, p_mutate=self.p_mutate)
+    def _hparams(self) -> dict: return dict(n_parents=self.n_parents, n_mutants=self.n_mutants,
+                                            n_crossovers=self.n_crossovers, p_mutate=self.p_mutate)
 
 @patch
 def parents(self: Evolution) -> list[Arch]:
@@ -399,7 +423,8 @@ def _step(self: Evolution) -> list[Arch] | None:
     cands, rng, n_opt = [], self.rng, self.codec.n_options
     if self.generation > 0:
         self._breed(cands, self.n_mutants, lambda g: mutate(g[rng.integers(len(g))], n_opt, self.p_mutate, rng))
-        self._breed(cands, self.n_crossovers, lambda g: crossover(g[rng.integers(len(g))], g[rng.integers(len(g))], rng))
+        self._breed(cands, self.n_crossovers,
+                    lambda g: crossover(g[rng.integers(len(g))], g[rng.integers(len(g))], rng))
     return self._evaluate_all(self._fill(cands, self.pop_size))
 
 # %% ../nbs/14_search.ipynb #b3185838
@@ -411,7 +436,8 @@ class ArchSampling(Sampling):
         while len(cands) < n_samples and tries < 50 * n_samples:
             a = s.space.sample(random_state); tries += 1
             if a not in cands and s.feasible(a): cands.append(a)
-        cands += [s.space.sample(random_state) for _ in range(n_samples - len(cands))]  # constraint too tight: pymoo ranks by violation
+        # constraint too tight: pymoo ranks by violation
+        cands += [s.space.sample(random_state) for _ in range(n_samples - len(cands))]
         return np.array([s.codec.encode(a) for a in cands], dtype=np.int64)
 
 class ArchCrossover(Crossover):
@@ -423,7 +449,8 @@ class ArchCrossover(Crossover):
 
 class ArchMutation(Mutation):
     "Resample each gene with probability `p` among its choice point's options."
-    def __init__(self, n_options: np.ndarray, p: float): super().__init__(); self.n_options, self.p = np.asarray(n_options), p
+    def __init__(self, n_options: np.ndarray,
+                 p: float): super().__init__(); self.n_options, self.p = np.asarray(n_options), p
     def _do(self, problem, X, *args, random_state=None, **kwargs):
         return np.stack([mutate(x, self.n_options, self.p, random_state) for x in X.astype(np.int64)]) if len(X) else X
 
@@ -446,7 +473,8 @@ class ArchProblem(Problem):
     "pymoo problem over gene vectors: F = (-accuracy, cost), G = cost - cost_limit."
     def __init__(self, search: Search):
         n = search.codec.n_options
-        super().__init__(n_var=len(n), n_obj=2, n_ieq_constr=int(search.cost_limit is not None), xl=np.zeros(len(n)), xu=n - 1, vtype=int)
+        super().__init__(n_var=len(n), n_obj=2, n_ieq_constr=int(search.cost_limit is not None), xl=np.zeros(len(n)),
+                         xu=n - 1, vtype=int)
         self.search = search
     def _evaluate(self, X, out, *args, **kwargs):
         s = self.search; archs = [s.codec.decode(x) for x in X]
@@ -461,14 +489,17 @@ class NSGA2Search(Search):
                  p_crossover: float = 0.9,  # probability that a mating crosses over (else copies)
                  p_mutate: float | None = None,  # per-gene resampling probability (None: 1 / number of genes)
                  **kwargs):  # passed to `Search` (cost_limit, pop_size, budget, seed, run_dir, callbacks, ...)
-        if cost is None: raise MixpathError('NSGA2Search needs a cost callable (FLOPs or params) as its second objective')
+        if cost is None: raise MixpathError('NSGA2Search needs a cost callable (FLOPs or params) as its second '
+                                            'objective')
         self.p_crossover, self.p_mutate = p_crossover, (1 / len(space) if p_mutate is None else p_mutate)
         super().__init__(space, evaluate, cost, **kwargs)
     def _hparams(self) -> dict: return dict(p_crossover=self.p_crossover, p_mutate=self.p_mutate)
     def _setup(self):
         self.problem = ArchProblem(self)
-        self.algorithm = NSGA2(pop_size=self.pop_size, sampling=ArchSampling(self), crossover=ArchCrossover(self.p_crossover),
-                               mutation=ArchMutation(self.codec.n_options, self.p_mutate), eliminate_duplicates=ArchDuplicates())
+        self.algorithm = NSGA2(pop_size=self.pop_size, sampling=ArchSampling(self),
+                               crossover=ArchCrossover(self.p_crossover),
+                               mutation=ArchMutation(self.codec.n_options, self.p_mutate),
+                               eliminate_duplicates=ArchDuplicates())
         self.algorithm.setup(self.problem, termination=NoTermination(), seed=0, verbose=False)
         self.algorithm.random_state = self.rng
 

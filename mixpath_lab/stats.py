@@ -55,7 +55,8 @@ def _hook(self: FeatureStats, name: str, site: str):
             v = [y.new_tensor(y.numel()), y.sum(), (y * y).sum(), y.new_zeros(()), y.new_zeros(())]
             if site == 'sum':
                 yf = y.flatten(1); ny = yf.norm(dim=1)
-                for o in first:   # a path that is exactly zero (a NAS-Bench-201 node fed by an empty node) has no direction
+                # a path that is exactly zero (a NAS-Bench-201 node fed by an empty node) has no direction
+                for o in first:
                     of = o.detach().float().flatten(1); ok = (of.norm(dim=1) > 0) & (ny > 0)
                     v[4] = v[4] + torch.where(ok, F.cosine_similarity(yf, of, dim=1), 0.).sum(); v[3] = v[3] + ok.sum()
             v = torch.stack(v).double()
@@ -96,7 +97,8 @@ def table(self: FeatureStats, value: str = 'rms_ratio', # a record field: mean, 
     "One value as a table: a row per module (searchable layer or node), a column per active-path count k."
     df = self.frame()
     if df.empty: raise MixpathError('no statistics collected yet; call collect(...) or run forwards while attached')
-    if value not in df.columns: raise MixpathError(f'unknown value {value!r}; choose one of mean, var, rms, rms_ratio, cos')
+    if value not in df.columns: raise MixpathError(f'unknown value {value!r}; choose one of mean, var, rms, rms_ratio, '
+                                                   'cos')
     return df[df.site == site].pivot_table(index='module', columns='k', values=value, sort=False)
 
 # %% ../nbs/15_stats.ipynb #8615ed6c
@@ -160,8 +162,10 @@ def compare_norms(shadow: nn.Module, # a supernet with norm 'sbn' (or 'combo')
         raise MixpathError("`single` must be a supernet built with norm='bn' (one BN after each sum)")
     out = []
     for r in norm_stats(shadow):
-        if r['module'] not in one: raise MixpathError(f"{r['module']} is not in `single`; compare supernets of the same space")
+        if r['module'] not in one: raise MixpathError(f"{r['module']} is not in `single`; compare supernets of the "
+                                                      "same space")
         o = one[r['module']]
-        out.append({**r, 'single_mean': o['running_mean'], 'single_var': o['running_var'], 'single_rms': o['running_rms'],
+        out.append({**r, 'single_mean': o['running_mean'], 'single_var': o['running_var'],
+                    'single_rms': o['running_rms'],
                     'rms_ratio': r['running_rms'] / o['running_rms']})
     return out

@@ -23,7 +23,8 @@ __all__ = ['PRECISIONS', 'EVENTS', 'CKPT_FORMAT', 'check_fields', 'TrainConfig',
            'Recorder', 'Checkpoint', 'Progress']
 
 # %% ../nbs/10_train.ipynb #9d65a292
-_KINDS = {int: 'an integer', float: 'a finite number', bool: 'True or False', str: 'a string', type(None): 'None', tuple: 'a list'}
+_KINDS = {int: 'an integer', float: 'a finite number', bool: 'True or False', str: 'a string', type(None): 'None',
+          tuple: 'a list'}
 
 def _fits(v: Any, t: Any) -> bool:
     o, args = typing.get_origin(t), typing.get_args(t)
@@ -80,14 +81,17 @@ class TrainConfig:
         bad = [(k, v, why) for k, v, why in [
             ('epochs', self.epochs, self.epochs >= 1), ('batch_size', self.batch_size, self.batch_size >= 1),
             ('lr', self.lr, self.lr > 0), ('lr_min', self.lr_min, 0 <= self.lr_min <= self.lr),
-            ('momentum', self.momentum, 0 <= self.momentum < 1), ('nesterov', self.nesterov, not self.nesterov or self.momentum > 0),
+            ('momentum', self.momentum, 0 <= self.momentum < 1),
+            ('nesterov', self.nesterov, not self.nesterov or self.momentum > 0),
             ('weight_decay', self.weight_decay, self.weight_decay >= 0),
             ('grad_clip', self.grad_clip, self.grad_clip is None or self.grad_clip > 0),
             ('label_smoothing', self.label_smoothing, 0 <= self.label_smoothing < 1),
             ('ckpt_every', self.ckpt_every, self.ckpt_every >= 1), ('log_every', self.log_every, self.log_every >= 1),
-            ('steps_per_epoch', self.steps_per_epoch, self.steps_per_epoch is None or self.steps_per_epoch >= 1)] if not why]
+            ('steps_per_epoch', self.steps_per_epoch, self.steps_per_epoch is None or self.steps_per_epoch
+             >= 1)] if not why]
         if bad: raise MixpathError(f'TrainConfig: bad {bad[0][0]}={bad[0][1]!r} (epochs, batch sizes, intervals >= 1; '
-                                   '0 <= lr_min <= lr; 0 <= momentum < 1, nesterov needs momentum > 0; grad_clip None or > 0)')
+                                   '0 <= lr_min <= lr; 0 <= momentum < 1, nesterov needs momentum > 0; grad_clip None '
+                                   'or > 0)')
 
     def to_dict(self) -> dict: return asdict(self)
     @classmethod
@@ -166,8 +170,10 @@ def dist_info() -> tuple[int, int]:
 
 def init_distributed(backend: str | None = None) -> tuple[int, int]:
     "Join the process group `torchrun` set up in the environment (gloo on CPU, nccl on GPU); (rank, world_size)."
-    if int(os.environ.get('WORLD_SIZE', '1')) <= 1 or (dist.is_available() and dist.is_initialized()): return dist_info()
-    if not dist.is_available(): raise MixpathError('torch.distributed is not available in this torch build; run a single process')
+    if int(os.environ.get('WORLD_SIZE', '1')) <= 1 or (dist.is_available()
+                                                       and dist.is_initialized()): return dist_info()
+    if not dist.is_available(): raise MixpathError('torch.distributed is not available in this torch build; run a '
+                                                   'single process')
     backend = backend or ('nccl' if torch.cuda.is_available() else 'gloo')
     if backend == 'nccl': torch.cuda.set_device(int(os.environ.get('LOCAL_RANK', '0')))
     # imported only after the group exists (by the first optimizer), dynamo would keep it and gloo's threads alive
@@ -216,7 +222,8 @@ def _first_diff(a: Any, b: Any, path: str = '') -> tuple[str, Any, Any] | None:
     "The first key path where plain-JSON values `a` and `b` differ."
     if isinstance(a, dict) and isinstance(b, dict):
         for k in list(a) + [k for k in b if k not in a]:
-            if k not in a or k not in b: return (f'{path}.{k}'.lstrip('.'), a.get(k, '<missing>'), b.get(k, '<missing>'))
+            if k not in a or k not in b: return (f'{path}.{k}'.lstrip('.'), a.get(k, '<missing>'),
+                                                 b.get(k, '<missing>'))
             d = _first_diff(a[k], b[k], f'{path}.{k}')
             if d: return d
         return None
@@ -249,7 +256,8 @@ class Trainer:
                  run_dir: RunDir | str | Path | None = None, # where history and checkpoints go (rank 0 writes)
                  loss_func: Callable | None = None, # (preds, y) -> loss; default cross-entropy with label smoothing
                  progress: bool = True,             # tqdm progress bars (rank 0 only)
-                 default_cbs: bool = True):         # attach LRSchedule, GradClip, Metrics, Recorder, Checkpoint, Progress
+                 # attach LRSchedule, GradClip, Metrics, Recorder, Checkpoint, Progress
+                 default_cbs: bool = True):
         self.model, self.sampler, self.batches, self.config = model, sampler, batches, config or TrainConfig()
         cfg = self.config
         self.space = getattr(model, 'space', None) or getattr(sampler, 'space', None)
@@ -258,9 +266,11 @@ class Trainer:
         check_precision(cfg.precision, self.device)
         bs = getattr(batches, 'batch_size', None)
         if bs is not None and bs != cfg.batch_size:
-            raise MixpathError(f'the batches give global batch size {bs}, the config says batch_size={cfg.batch_size}; make them agree')
+            raise MixpathError(f'the batches give global batch size {bs}, the config says batch_size={cfg.batch_size}; '
+                               'make them agree')
         n = len(batches); self.n_iter = min(n, cfg.steps_per_epoch or n)
-        if self.n_iter < 1: raise MixpathError('the training batches are empty; check the data split and batch size (drop_last?)')
+        if self.n_iter < 1: raise MixpathError('the training batches are empty; check the data split and batch size '
+                                               '(drop_last?)')
         self.total_steps = cfg.epochs * self.n_iter
         self.loss_func = loss_func or nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
         self.opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
@@ -273,7 +283,8 @@ class Trainer:
         self.history, self.epoch, self.step, self.iter, self.start_epoch, self.elapsed = [], 0, 0, 0, 0, 0.0
         self.arch = self.xb = self.yb = self.preds = self.loss = self.grad_norm = None
         self.cbs = []
-        defaults = [LRSchedule(), GradClip(), Metrics(), Recorder(), Checkpoint(), Progress(enabled=progress)] if default_cbs else []
+        defaults = [LRSchedule(), GradClip(), Metrics(), Recorder(), Checkpoint(),
+                    Progress(enabled=progress)] if default_cbs else []
         names = {cb.name for cb in callbacks}
         self.add_cbs([cb for cb in defaults if cb.name not in names] + list(callbacks))
 
@@ -292,7 +303,9 @@ class Trainer:
 def add_cbs(self: Trainer, cbs: Sequence[Callback]):
     "Attach callbacks (each sees this trainer as `.trainer`); keeps them sorted by `order`."
     for cb in cbs:
-        if not isinstance(cb, Callback): raise MixpathError(f'{cb!r} is not a Callback; subclass mixpath_lab.train.Callback')
+        if not isinstance(cb,
+                          Callback): raise MixpathError(f'{cb!r} is not a Callback; subclass '
+                                                        'mixpath_lab.train.Callback')
         cb.trainer = self; self.cbs.append(cb)
     self.cbs.sort(key=lambda cb: cb.order)   # stable: equal orders keep their given order
 
@@ -400,15 +413,18 @@ def _check_loss(self: Trainer):
         out = [torch.empty_like(t) for _ in range(self.world_size)]
         dist.all_gather(out, t); out = torch.stack(out).cpu()
         if len(set(out[:, 1].tolist())) > 1:
-            raise MixpathError(f'ranks sampled different archs at step {self.step} (hashes {out[:, 1].long().tolist()}); '
+            raise MixpathError(f'ranks sampled different archs at step {self.step} '
+                               f'(hashes {out[:, 1].long().tolist()}); '
                                'seed the sampler identically on every rank')
         v = out[:, 0].mean()
     self.loss_value = float(v)
     if not math.isfinite(self.loss_value):
         self._restore_stats()
         bad_x = torch.is_tensor(self.xb) and not bool(torch.isfinite(self.xb).all())
-        why = 'the input batch holds NaN or inf, check the data' if bad_x else 'the activations overflowed, lower the lr'
-        raise MixpathError(f'non-finite loss {self.loss_value} at step {self.step} (epoch {self.epoch}, batch {self.iter}) '
+        why = ('the input batch holds NaN or inf, check the data' if bad_x
+               else 'the activations overflowed, lower the lr')
+        raise MixpathError(f'non-finite loss {self.loss_value} at step {self.step} (epoch {self.epoch}, '
+                           f'batch {self.iter}) '
                            f'for arch {self.arch_str}: {why}; BN statistics and weights are kept as before this step, '
                            'and a rerun resumes from the last checkpoint')
 
@@ -454,7 +470,7 @@ def _restore_stats(self: Trainer):
 
 @patch
 def _check_grads(self: Trainer):
-    "Stop before the optimizer step when a finite loss gave a non-finite gradient (weights and BN statistics unchanged)."
+    "Stop before the optimizer step when a finite loss gave a non-finite gradient (weights, BN statistics unchanged)."
     if self.scaler.is_enabled(): return   # fp16: the grad scaler skips such steps itself
     gn = self.grad_norm if self.grad_norm is not None else nn.utils.get_total_norm(
         [p.grad for p in self.model.parameters() if p.grad is not None])
@@ -497,7 +513,8 @@ class Metrics(Callback):
     def before_epoch(self): self.window, self.epoch_sums = self._zero(), self._zero()
     def after_step(self):
         n = len(self.yb)
-        correct = (self.preds.argmax(-1) == self.yb).sum() if torch.is_tensor(self.preds) and self.preds.ndim == 2 else 0
+        correct = (self.preds.argmax(-1)
+                   == self.yb).sum() if torch.is_tensor(self.preds) and self.preds.ndim == 2 else 0
         for s in (self.window, self.epoch_sums):
             s['loss'] += self.loss_value * n; s['correct'] += correct; s['n'] += n
     def compute(self, which: str = 'window', reset: bool = True) -> dict:
@@ -567,7 +584,8 @@ def _read_checkpoint(path: Path) -> dict:
         if 'Weights only load failed' in str(e):
             raise MixpathError(f'{path} holds objects other than tensors and plain data, so it is not loaded; '
                                'it is not a checkpoint this library wrote') from None
-        raise MixpathError(f'{path} is cut off or damaged ({(str(e).splitlines() or [type(e).__name__])[0][:90]}); move it '
+        raise MixpathError(f'{path} is cut off or damaged ({(str(e).splitlines() or [type(e).__name__])[0][:90]}); '
+                           'move it '
                            'aside and rerun to train from the start, or restore a good copy') from None
     if not isinstance(ck, dict) or ck.get('format') != CKPT_FORMAT:
         raise MixpathError(f'{path} is not a mixpath_lab trainer checkpoint (format {CKPT_FORMAT})')
@@ -575,8 +593,9 @@ def _read_checkpoint(path: Path) -> dict:
 
 @patch
 def save_checkpoint(self: Trainer, path: str | Path | None = None, epoch: int | None = None) -> Path | None:
-    "Write a checkpoint (rank 0 writes, atomically); default path: run_dir/checkpoints/last.pt. Under torchrun call it on every rank."
-    cbs = {cb.name: cb.state_dict() for cb in self.cbs if callable(getattr(cb, 'state_dict', None))}   # may gather over ranks
+    "Write a checkpoint atomically (default run_dir/checkpoints/last.pt); under torchrun call it on every rank."
+    # may gather over ranks
+    cbs = {cb.name: cb.state_dict() for cb in self.cbs if callable(getattr(cb, 'state_dict', None))}
     out = None
     if self.rank == 0:
         if path is None:
@@ -598,9 +617,11 @@ def load_checkpoint(self: Trainer, path: str | Path):
     "Restore everything a checkpoint holds; refuses one from another space, model, sampler or config."
     ck = _read_checkpoint(path)
     if d := _run_diff(ck['meta'], self.meta):
-        raise MixpathError(f'{path} was written by a different run: {d[0]} is {d[1]!r} in the checkpoint, {d[2]!r} now; '
+        raise MixpathError(f'{path} was written by a different run: {d[0]} is {d[1]!r} in the checkpoint, {d[2]!r} '
+                           'now; '
                            'resume with the same space, model, sampler and config, or start a new run directory')
-    self.model.load_state_dict(ck['model']); self.opt.load_state_dict(ck['opt']); self.sched.load_state_dict(ck['sched'])
+    self.model.load_state_dict(ck['model']); self.opt.load_state_dict(ck['opt'])
+    self.sched.load_state_dict(ck['sched'])
     self.sampler.load_state_dict(decode_state(ck['sampler']))
     if ck.get('scaler'): self.scaler.load_state_dict(ck['scaler'])
     torch.set_rng_state(ck['torch_rng'])
@@ -608,7 +629,8 @@ def load_checkpoint(self: Trainer, path: str | Path):
     self.start_epoch, self.step, self.elapsed = ck['epoch'], ck['step'], ck['elapsed']
     self.history = json.loads(ck['history'])
     for cb in self.cbs:
-        if cb.name in ck['callbacks'] and callable(getattr(cb, 'load_state_dict', None)): cb.load_state_dict(ck['callbacks'][cb.name])
+        if cb.name in ck['callbacks'] and callable(getattr(cb, 'load_state_dict',
+                                                           None)): cb.load_state_dict(ck['callbacks'][cb.name])
     if self.run_dir is not None and self.rank == 0: self._sync_history(path)
     return self
 
