@@ -27,7 +27,8 @@ def notebook_parameters(nb_path: str | Path) -> dict[str, Any]:
     if nb_path.suffix != '.ipynb': raise MixpathError(f'{nb_path} is not a Jupyter notebook (.ipynb); {hint}')
     try: found = pm.inspect_notebook(str(nb_path))
     except Exception as e:   # not JSON, not nbformat, no cells: whatever papermill's reader says
-        raise MixpathError(f'{nb_path} cannot be read as a notebook ({type(e).__name__}: {str(e)[:200]}); {hint}') from None
+        raise MixpathError(f'{nb_path} cannot be read as a notebook '
+                           f'({type(e).__name__}: {str(e)[:200]}); {hint}') from None
     out = {}
     for name, p in found.items():
         try: out[name] = ast.literal_eval(p['default'])
@@ -58,11 +59,13 @@ def check_parameters(nb_path: str | Path, params: dict[str, Any]) -> dict[str, A
     defaults = notebook_parameters(nb_path)
     for name, v in params.items():
         if name not in defaults:
-            raise MixpathError(f'{Path(nb_path).name} has no parameter {name!r}; its parameters are: {", ".join(defaults)}')
+            raise MixpathError(f'{Path(nb_path).name} has no parameter {name!r}; its parameters '
+                               f'are: {", ".join(defaults)}')
         d = defaults[name]
         ok = (type(v) is type(d) or (isinstance(d, float) and type(v) is int) or d is None
               or (isinstance(d, (list, tuple)) and isinstance(v, (list, tuple))))
-        if not ok: raise MixpathError(f'parameter {name!r} must be {type(d).__name__} like its default {d!r}, got {v!r}')
+        if not ok: raise MixpathError(f'parameter {name!r} must be {type(d).__name__} like its default {d!r}, '
+                                      f'got {v!r}')
     if 'norms' in params:   # experiment arms: each norm, regime and regime setting is checked before any run
         from mixpath_lab.experiment import split_arm
         v = params['norms']
@@ -85,16 +88,21 @@ def run_notebook(nb_path: str | Path, run_dir: str | Path, params: dict[str, Any
     if 'run_dir' in notebook_parameters(nb_path): params['run_dir'] = str(run_dir.resolve())
     full, pj = check_parameters(nb_path, params), run_dir/'params.json'
     if fresh: move_aside(run_dir)
-    if pj.exists() and (diff := config_diff({**json.loads(pj.read_text()), 'run_dir': None}, {**full, 'run_dir': None})):
-        raise MixpathError(f'{run_dir} holds a run with other parameters ({describe_diff(diff)}); use another --out, or {FRESH_HINT}')
+    if pj.exists() and (diff := config_diff({**json.loads(pj.read_text()), 'run_dir': None},
+                                            {**full, 'run_dir': None})):
+        raise MixpathError(f'{run_dir} holds a run with other parameters ({describe_diff(diff)}); use another --out, '
+                           f'or {FRESH_HINT}')
     run_dir.mkdir(parents=True, exist_ok=True); write_json(run_dir/'params.json', full)
     out_nb, t0, old = run_dir/'notebook.ipynb', time.time(), os.environ.get('MIXPATH_HEADLESS')
-    os.environ['MIXPATH_HEADLESS'] = '1'   # the kernel inherits it: dashboards write HTML/PNG instead of waiting for a frontend
+    # the kernel inherits it: dashboards write HTML/PNG instead of waiting for a frontend
+    os.environ['MIXPATH_HEADLESS'] = '1'
     try:
-        pm.execute_notebook(str(nb_path), str(out_nb), parameters=params, progress_bar=progress, cwd=str(nb_path.parent),
+        pm.execute_notebook(str(nb_path), str(out_nb), parameters=params, progress_bar=progress,
+                            cwd=str(nb_path.parent),
                             store_widget_state=False, execution_timeout=timeout)
     except pm.PapermillExecutionError as e:
-        raise MixpathError(f'{nb_path.name} failed in cell {e.exec_count} ({e.ename}: {e.evalue}); executed copy: {out_nb}') from None
+        raise MixpathError(f'{nb_path.name} failed in cell {e.exec_count} ({e.ename}: {e.evalue}); executed '
+                           f'copy: {out_nb}') from None
     finally:
         if old is None: os.environ.pop('MIXPATH_HEADLESS', None)
         else: os.environ['MIXPATH_HEADLESS'] = old
@@ -113,8 +121,12 @@ def check_grid(grid: dict[str, list], fixed: dict[str, Any]):
     "Refuse an empty grid, an axis that is not a list of distinct values, or one also given as a fixed value."
     if not grid: raise MixpathError('give at least one grid axis, e.g. -g norms=sbn,bn')
     for k, vals in grid.items():
-        if not isinstance(vals, (list, tuple)) or not vals: raise MixpathError(f'grid axis {k!r} must be a non-empty list, e.g. -g {k}=a,b')
-        if dup := [v for i, v in enumerate(vals) if v in vals[:i]]: raise MixpathError(f'grid axis {k!r} lists {dup[0]!r} twice')
+        if not isinstance(vals,
+                          (list,
+                           tuple)) or not vals: raise MixpathError(f'grid axis {k!r} must be a non-empty list, e.g. '
+                                                                   f'-g {k}=a,b')
+        if dup := [v for i, v in enumerate(vals) if v
+                   in vals[:i]]: raise MixpathError(f'grid axis {k!r} lists {dup[0]!r} twice')
         if k in fixed: raise MixpathError(f'{k!r} is both a grid axis and a fixed parameter (-p {k}=...); give it once')
         _no_run_dir({k: vals})
 
@@ -158,5 +170,6 @@ def sweep(nb_path: str | Path, grid: dict[str, list], root: str | Path, fixed: d
     def finished(t: Task, row: dict):   # summary.csv after each run: the finished runs, in grid order
         rows[t.key] = row; df = pd.DataFrame([rows[k.key] for k in tasks if k.key in rows])
         atomic_write(root/'summary.csv', lambda f: df.to_csv(f, index=False))
-    as_executor(executor).run([t for t in tasks if t.key not in rows], progress, desc=f'sweep {nb_path.stem}', on_result=finished)
+    as_executor(executor).run([t for t in tasks if t.key not in rows], progress, desc=f'sweep {nb_path.stem}',
+                              on_result=finished)
     return pd.DataFrame([rows[t.key] for t in tasks])

@@ -39,7 +39,7 @@ FORMATS = ('html', 'png')
 def export_figures(figs: Mapping[str, go.Figure], # file stem -> figure (FigureWidgets are exported as static figures)
                    folder: str | Path,              # created if missing
                    formats: Sequence[str] = FORMATS) -> list[Path]:
-    "Write each figure as `<name>.html` (offline, one shared plotly.js) and `<name>.png`; PNG failures are logged, not raised."
+    "Write each figure as `<name>.html` (offline, one shared plotly.js) and `<name>.png`; PNG failures are only logged."
     bad = sorted(set(formats) - set(FORMATS))
     if bad: raise MixpathError(f'unknown figure format(s) {bad}; use any of {list(FORMATS)}')
     folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
@@ -47,13 +47,15 @@ def export_figures(figs: Mapping[str, go.Figure], # file stem -> figure (FigureW
     if 'html' in formats:
         for n, f in figs.items():
             js = plotly_js(folder/f'{n}.html')   # the run's one plotly.min.js, relative to this file
-            out.append(atomic_write(folder/f'{n}.html', lambda p, f=f: pio.write_html(f, p, include_plotlyjs=js, full_html=True)))
+            out.append(atomic_write(folder/f'{n}.html',
+                                    lambda p, f=f: pio.write_html(f, p, include_plotlyjs=js, full_html=True)))
     if 'png' in formats and figs:
         paths = [folder/f'{n}.png' for n in figs]
         try: pio.write_images(list(figs.values()), paths); out += paths
         except Exception as e:
             why = next((l.strip() for l in str(e).splitlines() if l.strip()), type(e).__name__)
-            _log.warning(f'PNG export skipped ({why}): kaleido needs Chrome/Chromium (Debian: apt-get install chromium, or set '
+            _log.warning(f'PNG export skipped ({why}): kaleido needs Chrome/Chromium (Debian: apt-get install '
+                         'chromium, or set '
                         f'BROWSER_PATH); the HTML figures in {folder} are complete')
     return out
 
@@ -64,17 +66,21 @@ def _batch(figs: Iterable[go.Figure]) -> contextlib.ExitStack:
     return stack
 
 class BaseDashboard(Callback):
-    "Figures refreshed from a trainer every `every` steps: FigureWidgets when live, plain Figures headless; exported after fit."
+    "Figures refreshed every `every` trainer steps: FigureWidgets live, plain Figures headless; exported after fit."
     order, prefix = 60, 'dash'
-    def __init__(self, every: int = 50,                   # refresh every this many training steps (and at each epoch end)
-                 headless: bool | None = None,            # None: `not frontend_available()`; True: plain go.Figure, no widgets
+    # refresh every this many training steps (and at each epoch end)
+    def __init__(self, every: int = 50,
+                 # None: `not frontend_available()`; True: plain go.Figure, no widgets
+                 headless: bool | None = None,
                  out_dir: str | Path | None = None,       # export folder (default: the trainer's run_dir/figures)
                  formats: Sequence[str] = FORMATS,        # what `after_fit` exports
-                 export_every: int | None = None):        # also write the HTML every this many epochs (PNG only at the end)
+                 # also write the HTML every this many epochs (PNG only at the end)
+                 export_every: int | None = None):
         if int(every) < 1: raise MixpathError(f'every must be >= 1, got {every}')
         self.every, self.out_dir, self.formats, self.export_every = int(every), out_dir, tuple(formats), export_every
         self.live = frontend_available() if headless is None else not headless
-        self.figures, self.controls, self.n_refresh, self.exported, self.contained, self._box = {}, [], 0, [], False, None
+        self.figures, self.controls, self.n_refresh, self.exported, self.contained, self._box = ({}, [], 0, [], False,
+                                                                                                 None)
 
     def _add_fig(self, name: str, fig: go.Figure) -> go.Figure:
         fig.update_layout(template='plotly_white', margin=dict(l=50, r=20, t=60, b=40))
@@ -100,7 +106,8 @@ def figure_dir(self: BaseDashboard) -> Path | None:
 def export(self: BaseDashboard, folder: str | Path | None = None, formats: Sequence[str] | None = None) -> list[Path]:
     "Write every figure as `<prefix>_<name>.html/.png` into `folder` (default: `figure_dir()`)."
     folder = folder if folder is not None else self.figure_dir()
-    if folder is None: raise MixpathError('no folder to export to: pass one, give the dashboard out_dir=, or the trainer a run_dir')
+    if folder is None: raise MixpathError('no folder to export to: pass one, give the dashboard out_dir=, or the '
+                                          'trainer a run_dir')
     return export_figures({f'{self.prefix}_{n}': f for n, f in self.figures.items()}, folder, formats or self.formats)
 
 @patch
@@ -110,7 +117,8 @@ def after_step(self: BaseDashboard):
 def _epoch_export(self: BaseDashboard):
     "With `export_every`, write the HTML figures after every that many epochs (PNG rendering is left to the end)."
     n = self.export_every
-    if n and (self.epoch + 1) % n == 0 and not self.contained and self._rank0() and (d := self.figure_dir()) is not None:
+    if n and (self.epoch
+              + 1) % n == 0 and not self.contained and self._rank0() and (d := self.figure_dir()) is not None:
         self.export(d, formats=('html',))
 
 @patch
@@ -127,7 +135,8 @@ def after_fit(self: BaseDashboard):
 @patch(as_prop=True)
 def widget(self: BaseDashboard):
     "The ipywidgets box, controls above figures (live dashboards only)."
-    if not self.live: raise MixpathError(f'{type(self).__name__} is headless: show its static_figures(), or build it with headless=False')
+    if not self.live: raise MixpathError(f'{type(self).__name__} is headless: show its static_figures(), or build it '
+                                         'with headless=False')
     if self._box is None:
         import ipywidgets as W
         self._box = W.VBox(([W.HBox(self.controls)] if self.controls else []) + list(self.figures.values()))
@@ -145,9 +154,11 @@ def _ipython_display_(self: BaseDashboard):
     else: display(*self.static_figures())
 
 # %% ../nbs/17_dash.ipynb #137edd89
-_CURVES = [('train loss', 1, '#1f77b4', 'lines'), ('epoch loss', 1, '#d62728', 'lines+markers'), ('train acc', 2, '#1f77b4', 'lines'),
+_CURVES = [('train loss', 1, '#1f77b4', 'lines'), ('epoch loss', 1, '#d62728', 'lines+markers'),
+           ('train acc', 2, '#1f77b4', 'lines'),
            ('epoch acc', 2, '#d62728', 'lines+markers'), ('lr', 3, '#2ca02c', 'lines')]
-_REGIME_LINES = [('rho mean', 2, '#9467bd'), ('KD mean', 2, '#8c564b'), ('consistency', 3, '#17becf'), ('CE path b', 3, '#ff7f0e')]
+_REGIME_LINES = [('rho mean', 2, '#9467bd'), ('KD mean', 2, '#8c564b'), ('consistency', 3, '#17becf'),
+                 ('CE path b', 3, '#ff7f0e')]
 _REGIME_CBS = {'prioritized_board': 'Cream board', 'cross_path_consistency': 'Pi-NAS'}
 
 def _regime_names(trainer) -> list[str]:
@@ -158,7 +169,8 @@ class TrainingDashboard(BaseDashboard):
     "Loss, accuracy and learning-rate curves from the history records; sampler coverage per path and per k."
     prefix = 'training'
     def __init__(self, every: int = 50,              # refresh every `every` steps
-                 regime: bool | None = None,          # the `regime` figure: None when a regime callback is attached, True always, False never
+                 # the `regime` figure: None when a regime callback is attached, True always, False never
+                 regime: bool | None = None,
                  **kw):                               # `headless`, `out_dir`, `formats` as in BaseDashboard
         super().__init__(every, **kw)
         self.regime = regime
@@ -167,7 +179,8 @@ class TrainingDashboard(BaseDashboard):
         for c in (1, 2, 3): f.update_xaxes(title_text='step', row=1, col=c)
         self.curves = self._add_fig('curves', f.update_layout(height=330, title='training'))
         c = make_subplots(rows=1, cols=2, subplot_titles=('path frequency', 'active-path count k frequency'))
-        for col in (1, 2): c.add_trace(go.Heatmap(coloraxis='coloraxis', hovertemplate='%{y} %{x}: %{z:.3f}<extra>%{text}</extra>'), 1, col)
+        for col in (1, 2): c.add_trace(go.Heatmap(coloraxis='coloraxis',
+                                                  hovertemplate='%{y} %{x}: %{z:.3f}<extra>%{text}</extra>'), 1, col)
         c.update_layout(height=300, coloraxis=dict(colorscale='Viridis', cmin=0), title='sampler coverage')
         self.coverage = self._add_fig('coverage', c)
         self._reset()
@@ -204,20 +217,28 @@ def _update(self: TrainingDashboard):
     hp.x, hp.y = [f'path {i}' for i in range(width)], [p.name for p in pts]
     hp.text = [pad(p.ops, width, '') for p in pts]
     hk.z = [pad([x / n for x in c['k']], kmax + 1) for c in sampler.counts]
-    hk.x, hk.y, hk.text = [f'k={k}' for k in range(kmax + 1)], [p.name for p in pts], [[f'n={sampler.n_sampled}'] * (kmax + 1)] * len(pts)
+    hk.x, hk.y, hk.text = [f'k={k}' for k in range(kmax + 1)], [p.name for p in pts], [[f'n={sampler.n_sampled}']
+                                                                                       * (kmax + 1)] * len(pts)
 
 # %% ../nbs/17_dash.ipynb #485c6511
 @patch
 def _add_regime_fig(self: TrainingDashboard):
     "Build the empty `regime` figure (and show it in an already built widget)."
-    f = make_subplots(rows=1, cols=3, subplot_titles=('Cream board: accuracy vs FLOPs', 'Cream: rho and KD (running means)', 'Pi-NAS: consistency and CE of path b'))
+    f = make_subplots(rows=1, cols=3,
+                      subplot_titles=('Cream board: accuracy vs FLOPs', 'Cream: rho and KD (running means)',
+                                      'Pi-NAS: consistency and CE of path b'))
     hover = '%{text}<br>acc %{y:.1f}%, FLOPs %{x:.4g}<extra></extra>'
-    f.add_trace(go.Scatter(name='board paths', mode='markers', marker=dict(color='#1f77b4', size=9), hovertemplate=hover), 1, 1)
-    f.add_trace(go.Scatter(name='teacher', mode='markers', marker=dict(color='crimson', size=16, symbol='star'), hovertemplate=hover), 1, 1)
-    for name, col, color in _REGIME_LINES: f.add_trace(go.Scatter(name=name, mode='lines+markers', line_color=color), 1, col)
+    f.add_trace(go.Scatter(name='board paths', mode='markers', marker=dict(color='#1f77b4', size=9),
+                           hovertemplate=hover), 1, 1)
+    f.add_trace(go.Scatter(name='teacher', mode='markers', marker=dict(color='crimson', size=16, symbol='star'),
+                           hovertemplate=hover), 1, 1)
+    for name, col, color in _REGIME_LINES: f.add_trace(go.Scatter(name=name, mode='lines+markers',
+                                                                  line_color=color), 1, col)
     f.update_xaxes(title_text='FLOPs', row=1, col=1).update_yaxes(title_text='accuracy (%)', row=1, col=1)
     for c in (2, 3): f.update_xaxes(title_text='step', row=1, col=c)
-    self.regime_fig = self._add_fig('regime', f.update_layout(height=330, title='no regime attached (make_regime: cream or pinas)'))
+    self.regime_fig = self._add_fig('regime',
+                                    f.update_layout(height=330,
+                                                    title='no regime attached (make_regime: cream or pinas)'))
     if self._box is not None: self._box.children = tuple(self._box.children) + (self.regime_fig,)
     return self.regime_fig
 
@@ -231,15 +252,17 @@ def _regime_update(self: TrainingDashboard):
     teach.x, teach.y, teach.text = [b['flops'][j] for j in i], [b['accs'][j] for j in i], [b['archs'][j] for j in i]
     for tr in f.data[2:]: tr.x, tr.y = self.rows[tr.name]
     names = _regime_names(self.trainer)
-    parts = ([f"board of {len(b['archs'])} at step {b['step']}" + (f", teacher rho {b['rho']:.3g}" if b.get('rho') is not None else '')] if b else []) + \
+    parts = ([f"board of {len(b['archs'])} at step {b['step']}"
+              + (f", teacher rho {b['rho']:.3g}" if b.get('rho') is not None else '')] if b else []) + \
             ([f"{len(self.rows['consistency'][0])} consistency records"] if self.rows['consistency'][0] else [])
-    f.layout.title = (' / '.join(names) + ': ' + ('; '.join(parts) or 'no records yet (warm-up)')) if names or parts else 'no regime attached (make_regime: cream or pinas)'
+    f.layout.title = ((' / '.join(names) + ': ' + ('; '.join(parts) or 'no records yet (warm-up)')) if names or parts
+                      else 'no regime attached (make_regime: cream or pinas)')
 
 # %% ../nbs/17_dash.ipynb #cf1726b1
 def fixed_archs(space, # a `Space`
                 n_per_k: int | None = None, # archs per path count (default: the most variants of any layer)
                 seed: int | np.random.Generator = 0) -> list:
-    "Archs with the same active-path count k in every layer (k = 1..max m, capped per layer), variants in turn, paths from `seed`."
+    "Archs with one active-path count k in all layers (k = 1..max m, capped per layer), variants in turn, seeded paths."
     from mixpath_lab.core import as_rng
     from mixpath_lab.spaces import Arch, Choice
     g, out, pts = as_rng(seed), [], space.points
@@ -250,10 +273,11 @@ def fixed_archs(space, # a `Space`
     return out
 
 # %% ../nbs/17_dash.ipynb #f05e2be6
-FEATURE_STATS = {'rms_ratio': 'magnitude ratio to k=1', 'cos': 'cosine(sum, path)', 'rms': 'RMS', 'mean': 'mean', 'var': 'variance'}
+FEATURE_STATS = {'rms_ratio': 'magnitude ratio to k=1', 'cos': 'cosine(sum, path)', 'rms': 'RMS', 'mean': 'mean',
+                 'var': 'variance'}
 
 class FeatureStatsDashboard(BaseDashboard):
-    "Layer x k heatmaps of path-sum statistics (mixpath_lab.stats) on fixed batches and archs, and one (layer, k) over training."
+    "Layer x k heatmaps of path-sum statistics (mixpath_lab.stats) on fixed batches, archs; one (layer, k) in training."
     prefix = 'features'
     def __init__(self, batches: Iterable,          # yields (x, y); the first `n_batches` are kept and reused
                  archs: Sequence | None = None,    # fixed archs (default: `fixed_archs(space, seed=seed)`)
@@ -263,13 +287,15 @@ class FeatureStatsDashboard(BaseDashboard):
                  stat: str = 'rms_ratio',          # statistic shown first (a key of FEATURE_STATS)
                  seed: int = 0, **kw):             # seed of the default archs; `headless`, `out_dir`, `formats`
         super().__init__(every, **kw)
-        if stat not in FEATURE_STATS: raise MixpathError(f'unknown statistic {stat!r}; choose one of {list(FEATURE_STATS)}')
+        if stat not in FEATURE_STATS: raise MixpathError(f'unknown statistic {stat!r}; choose one '
+                                                         f'of {list(FEATURE_STATS)}')
         if site not in ('sum', 'norm'): raise MixpathError(f"site must be 'sum' or 'norm', got {site!r}")
         self.src, self.archs, self.n_batches, self.site, self.seed = batches, archs, n_batches, site, seed
         self.stat, self.layer, self.k, self.snapshots, self._fs, self._batches = stat, None, None, [], None, None
         self._syncing = False
         heat = go.Figure(go.Heatmap(colorscale='Viridis', hovertemplate='%{y}, k=%{x}: %{z:.3f}<extra></extra>'))
-        self.heatmap = self._add_fig('heatmap', heat.update_layout(height=330, xaxis_title='active paths k', xaxis_dtick=1))
+        self.heatmap = self._add_fig('heatmap',
+                                     heat.update_layout(height=330, xaxis_title='active paths k', xaxis_dtick=1))
         trend = go.Figure(go.Scatter(mode='lines+markers', name='value'))
         self.trend = self._add_fig('trend', trend.update_layout(height=280, xaxis_title='training steps done'))
         if self.live: self._make_controls()
@@ -278,16 +304,19 @@ class FeatureStatsDashboard(BaseDashboard):
 @patch
 def _make_controls(self: FeatureStatsDashboard):
     import ipywidgets as W
-    self.stat_w = W.ToggleButtons(options=[(v, k) for k, v in FEATURE_STATS.items()], value=self.stat, description='statistic')
+    self.stat_w = W.ToggleButtons(options=[(v, k) for k, v in FEATURE_STATS.items()], value=self.stat,
+                                  description='statistic')
     self.layer_w = W.Dropdown(options=[], description='layer'); self.k_w = W.Dropdown(options=[], description='k')
     for w, key in ((self.stat_w, 'stat'), (self.layer_w, 'layer'), (self.k_w, 'k')):
-        w.observe(lambda ch, key=key: None if self._syncing or ch['new'] is None else self.select(**{key: ch['new']}), names='value')
+        w.observe(lambda ch, key=key: None if self._syncing or ch['new'] is None else self.select(**{key: ch['new']}),
+                  names='value')
     self.controls = [self.stat_w, self.layer_w, self.k_w]
 
 @patch
 def select(self: FeatureStatsDashboard, stat: str | None = None, layer: str | None = None, k: int | None = None):
     "Show another statistic, layer or k (and redraw)."
-    if stat is not None and stat not in FEATURE_STATS: raise MixpathError(f'unknown statistic {stat!r}; choose one of {list(FEATURE_STATS)}')
+    if stat is not None and stat not in FEATURE_STATS: raise MixpathError(f'unknown statistic {stat!r}; choose one '
+                                                                          f'of {list(FEATURE_STATS)}')
     self.stat, self.layer, self.k = stat or self.stat, layer or self.layer, k or self.k
     self.refresh()
 
@@ -301,7 +330,8 @@ def measure(self: FeatureStatsDashboard, model=None, # default: the trainer's mo
     model = model if model is not None else self.trainer.model
     if self._fs is None or self._fs.supernet is not model: self._fs = FeatureStats(model)
     if self._batches is None:
-        self._batches = materialize(self.src, self.n_batches, next(model.parameters()).device, 'feature-statistics batches')
+        self._batches = materialize(self.src, self.n_batches, next(model.parameters()).device,
+                                    'feature-statistics batches')
     if self.archs is None: self.archs = fixed_archs(model.space, seed=self.seed)
     self._fs.reset(); self._fs.collect(self._batches, self.archs, n_batches=len(self._batches))
     if step is None: step = self.trainer.step if self.trainer is not None else len(self.snapshots)
@@ -353,7 +383,8 @@ def _update(self: FeatureStatsDashboard):
     self.trend.layout.title, self.trend.layout.yaxis.title = f'{self.layer}, k={self.k}', label
 
 # %% ../nbs/17_dash.ipynb #8465d2d7
-SBN_STATS = {'running_rms': 'implied feature RMS', 'running_mean': 'mean running mean', 'running_var': 'mean running variance'}
+SBN_STATS = {'running_rms': 'implied feature RMS', 'running_mean': 'mean running mean',
+             'running_var': 'mean running variance'}
 
 def _label(rec: dict) -> str:
     return 'one BN' if rec['norm'] == 'bn' else f"k={rec['key']}" if rec['norm'] == 'sbn' else f"paths {rec['key']}"
@@ -373,13 +404,16 @@ class SBNDashboard(BaseDashboard):
         super().__init__(every, **kw)
         self.supernet, self.reference, self.layer, self._syncing = supernet, reference, None, False
         s = make_subplots(rows=1, cols=3, subplot_titles=list(SBN_STATS.values()))
-        self.summary = self._add_fig('summary', s.update_layout(height=360, barmode='group', title='post-sum BN statistics per layer'))
+        self.summary = self._add_fig('summary',
+                                     s.update_layout(height=360, barmode='group',
+                                                     title='post-sum BN statistics per layer'))
         c = make_subplots(rows=1, cols=2, subplot_titles=('running mean per channel', 'running variance per channel'))
         self.channels = self._add_fig('channels', c.update_layout(height=300).update_xaxes(title_text='channel'))
         if self.live:
             import ipywidgets as W
             self.layer_w = W.Dropdown(options=[], description='layer', layout=W.Layout(width='420px'))
-            self.layer_w.observe(lambda ch: None if self._syncing or ch['new'] is None else self.select(ch['new']), names='value')
+            self.layer_w.observe(lambda ch: None if self._syncing or ch['new'] is None else self.select(ch['new']),
+                                 names='value')
             self.controls = [self.layer_w]
     def select(self, layer: str):
         "Show the channels of another layer (a PostSumNorm module name)."
@@ -391,7 +425,8 @@ def _update(self: SBNDashboard):
     from mixpath_lab.stats import norm_stats
     model = self.supernet if self.supernet is not None else getattr(self.trainer, 'model', None)
     if model is None: return
-    nets = [(model, norm_stats(model))] + ([(self.reference, norm_stats(self.reference))] if self.reference is not None else [])
+    nets = [(model, norm_stats(model))] + ([(self.reference, norm_stats(self.reference))] if self.reference
+                                           is not None else [])
     groups, layers = {}, list(dict.fromkeys(r['module'] for _, rs in nets for r in rs))
     for net, rs in nets:
         for r in rs: groups.setdefault(_label(r), []).append((net, r))
@@ -399,8 +434,11 @@ def _update(self: SBNDashboard):
     if [t.name for t in self.channels.data[::2]] != list(groups):
         self.summary.data, self.channels.data = (), ()
         for i, g in enumerate(groups):
-            for col in (1, 2, 3): self.summary.add_trace(go.Bar(name=g, legendgroup=g, showlegend=col == 1, marker_color=_COLORS[i % 10]), 1, col)
-            for col in (1, 2): self.channels.add_trace(go.Scatter(name=g, legendgroup=g, showlegend=col == 1, mode='lines+markers', line_color=_COLORS[i % 10]), 1, col)
+            for col in (1, 2, 3): self.summary.add_trace(go.Bar(name=g, legendgroup=g, showlegend=col == 1,
+                                                                marker_color=_COLORS[i % 10]), 1, col)
+            for col in (1, 2): self.channels.add_trace(go.Scatter(name=g, legendgroup=g, showlegend=col == 1,
+                                                                  mode='lines+markers',
+                                                                  line_color=_COLORS[i % 10]), 1, col)
     for i, rs in enumerate(groups.values()):
         for j, key in enumerate(SBN_STATS):
             tr = self.summary.data[3 * i + j]; tr.x, tr.y = [r['module'] for _, r in rs], [r[key] for _, r in rs]
@@ -419,41 +457,53 @@ _COLORS = ('#1f77b4', '#ff7f0e', '#2ca02c', '#9467bd', '#8c564b', '#e377c2', '#1
 class RankingDashboard(BaseDashboard):
     "Supernet accuracy vs ground truth (top-k highlighted) and Kendall/Spearman with CI bands over training."
     prefix = 'ranking'
-    def __init__(self, evaluator=None,               # an `Evaluator` on the trained supernet (None: feed results with `add`)
+    # an `Evaluator` on the trained supernet (None: feed results with `add`)
+    def __init__(self, evaluator=None,
                  truth: Mapping[str, float] = None,  # arch string -> ground-truth accuracy
                  archs: Sequence[str] | None = None, # the archs ranked (default: every key of `truth`)
                  every_epochs: int = 1,              # evaluate every this many epochs (and after the last)
-                 top_k: int = 10,                    # highlighted and scored (precision@k), capped at the number of archs
+                 # highlighted and scored (precision@k), capped at the number of archs
+                 top_k: int = 10,
                  n_boot: int = 200, seed: int = 0,   # bootstrap resamples and seed of the CIs
                  **kw):                              # `headless`, `out_dir`, `formats`
         super().__init__(1, **kw)
         if not truth: raise MixpathError('RankingDashboard needs truth: a dict arch string -> ground-truth accuracy')
         self.truth = {str(a): float(v) for a, v in truth.items()}
         self.archs = [str(a) for a in (archs if archs is not None else self.truth)]
-        if miss := [a for a in self.archs if a not in self.truth]: raise MixpathError(f'no ground truth for {len(miss)} arch(s), e.g. {miss[0]!r}')
+        if miss := [a for a in self.archs if a
+                    not in self.truth]: raise MixpathError(f'no ground truth for {len(miss)} arch(s), e.g. {miss[0]!r}')
         if len(self.archs) < 3: raise MixpathError(f'need at least 3 archs to rank, got {len(self.archs)}')
         if every_epochs < 1: raise MixpathError(f'every_epochs must be >= 1, got {every_epochs}')
         self.evaluator, self.every_epochs, self.n_boot, self.seed = evaluator, every_epochs, n_boot, seed
         self.top_k, self.records = min(top_k, len(self.archs)), []
         sc = go.Figure([go.Scatter(name='archs', mode='markers', marker=dict(color='#7f7f7f', size=7)),
-                        go.Scatter(name=f'true top {self.top_k}', mode='markers', marker=dict(color='#d62728', size=9))])
-        self.scatter = self._add_fig('scatter', sc.update_layout(height=380, xaxis_title='ground-truth accuracy', yaxis_title='supernet accuracy'))
+                        go.Scatter(name=f'true top {self.top_k}', mode='markers',
+                                   marker=dict(color='#d62728', size=9))])
+        self.scatter = self._add_fig('scatter',
+                                     sc.update_layout(height=380, xaxis_title='ground-truth accuracy',
+                                                      yaxis_title='supernet accuracy'))
         co = go.Figure()
         for name, color in (('kendall', '31,119,180'), ('spearman', '255,127,14')):
             co.add_trace(go.Scatter(name=f'{name} hi', mode='lines', line_width=0, showlegend=False, legendgroup=name))
-            co.add_trace(go.Scatter(name=f'{name} CI', mode='lines', line_width=0, fill='tonexty', fillcolor=f'rgba({color},0.2)', legendgroup=name))
+            co.add_trace(go.Scatter(name=f'{name} CI', mode='lines', line_width=0, fill='tonexty',
+                                    fillcolor=f'rgba({color},0.2)', legendgroup=name))
             co.add_trace(go.Scatter(name=name, mode='lines+markers', line_color=f'rgb({color})', legendgroup=name))
-        self.correlation = self._add_fig('correlation', co.update_layout(height=320, xaxis_title='epoch', yaxis_title='rank correlation',
-                                                                          yaxis_range=[-1, 1], title='ranking vs ground truth'))
+        self.correlation = self._add_fig('correlation',
+                                         co.update_layout(height=320, xaxis_title='epoch',
+                                                          yaxis_title='rank correlation',
+                                                                          yaxis_range=[-1, 1],
+                                                          title='ranking vs ground truth'))
 
 # %% ../nbs/17_dash.ipynb #2f259713
 @patch
-def add(self: RankingDashboard, pred: Mapping[str, float], # arch string -> supernet accuracy, for (at least) `self.archs`
+# arch string -> supernet accuracy, for (at least) `self.archs`
+def add(self: RankingDashboard, pred: Mapping[str, float],
         epoch: int | None = None, step: int | None = None) -> dict:
     "Score `pred` against the truth, append a record, redraw; returns the record."
     from mixpath_lab.ranking import rank_report
     pred = {str(a): float(v) for a, v in pred.items()}
-    if miss := [a for a in self.archs if a not in pred]: raise MixpathError(f'no prediction for {len(miss)} arch(s), e.g. {miss[0]!r}')
+    if miss := [a for a in self.archs if a
+                not in pred]: raise MixpathError(f'no prediction for {len(miss)} arch(s), e.g. {miss[0]!r}')
     rep = rank_report({a: pred[a] for a in self.archs}, {a: self.truth[a] for a in self.archs}, ks=(self.top_k,),
                       n_boot=self.n_boot, seed=self.seed, name='supernet')
     rec = {'epoch': len(self.records) if epoch is None else epoch, 'step': step, 'n': rep.n,
@@ -465,7 +515,8 @@ def add(self: RankingDashboard, pred: Mapping[str, float], # arch string -> supe
 @patch
 def before_fit(self: RankingDashboard):
     if self.evaluator is not None and self.evaluator.supernet is not self.model:
-        raise MixpathError("RankingDashboard: the evaluator's supernet is not the model being trained; build the Evaluator on trainer.model")
+        raise MixpathError("RankingDashboard: the evaluator's supernet is not the model being trained; build the "
+                           "Evaluator on trainer.model")
 @patch
 def after_epoch(self: RankingDashboard):
     e = self.epoch + 1
@@ -483,13 +534,15 @@ def _update(self: RankingDashboard):
     for tr, sel in zip(self.scatter.data, (lambda a: a not in top, lambda a: a in top)):
         xs = [a for a in self.archs if sel(a)]
         tr.x, tr.y, tr.text = [self.truth[a] for a in xs], [r['pred'][a] for a in xs], xs
-    self.scatter.layout.title = (f"epoch {r['epoch']}: Kendall tau {r['kendall'][0]:.3f}, Spearman rho {r['spearman'][0]:.3f}, "
+    self.scatter.layout.title = (f"epoch {r['epoch']}: Kendall tau {r['kendall'][0]:.3f}, Spearman "
+                                 f"rho {r['spearman'][0]:.3f}, "
                                  f"precision@{self.top_k} {r[f'precision@{self.top_k}'][0]:.2f} ({r['n']} archs)")
     ep = [x['epoch'] for x in self.records]
     for i, m in enumerate(('kendall', 'spearman')):
         hi, lo, v = self.correlation.data[3 * i: 3 * i + 3]
         hi.x = lo.x = v.x = ep
-        hi.y, lo.y, v.y = [x[m][2] for x in self.records], [x[m][1] for x in self.records], [x[m][0] for x in self.records]
+        hi.y, lo.y, v.y = ([x[m][2] for x in self.records], [x[m][1] for x in self.records],
+                           [x[m][0] for x in self.records])
 
 # %% ../nbs/17_dash.ipynb #480bcf46
 class SearchDashboard(BaseDashboard):
@@ -500,11 +553,15 @@ class SearchDashboard(BaseDashboard):
         self.records, self.generation, self._syncing = [], None, False
         fr = go.Figure([go.Scatter(name='earlier generations', mode='markers', marker=dict(color='#c7c7c7', size=6)),
                         go.Scatter(name='generation', mode='markers', marker=dict(color='#1f77b4', size=8)),
-                        go.Scatter(name='Pareto set so far', mode='lines+markers', line=dict(shape='hv', color='crimson'))])
+                        go.Scatter(name='Pareto set so far', mode='lines+markers',
+                                   line=dict(shape='hv', color='crimson'))])
         self.front = self._add_fig('front', fr.update_layout(height=380, xaxis_title='cost', yaxis_title='accuracy'))
         pr = make_subplots(rows=1, cols=2, subplot_titles=('best accuracy', 'hypervolume'))
-        pr.add_trace(go.Scatter(name='best accuracy', mode='lines+markers'), 1, 1); pr.add_trace(go.Scatter(name='hypervolume', mode='lines+markers'), 1, 2)
-        self.progress = self._add_fig('progress', pr.update_layout(height=300, showlegend=False).update_xaxes(title_text='generation'))
+        pr.add_trace(go.Scatter(name='best accuracy', mode='lines+markers'), 1, 1)
+        pr.add_trace(go.Scatter(name='hypervolume', mode='lines+markers'), 1, 2)
+        self.progress = self._add_fig('progress',
+                                      pr.update_layout(height=300,
+                                                       showlegend=False).update_xaxes(title_text='generation'))
         if self.live:
             import ipywidgets as W
             self.gen_w = W.IntSlider(min=0, max=0, description='generation')
@@ -538,7 +595,8 @@ def _update(self: SearchDashboard):
         tr.x, tr.y, tr.text = _xy(es)
     self.front.data[1].name = f"generation {r['generation']}"
     b = r.get('best') or {}
-    self.front.layout.title = f"{r.get('method', 'search')}: generation {r['generation']}, {r['n_evals']} evaluations, best {b.get('accuracy', float('nan')):.4g}"
+    self.front.layout.title = (f"{r.get('method', 'search')}: generation {r['generation']}, {r['n_evals']} "
+                               f"evaluations, best {b.get('accuracy', float('nan')):.4g}")
     gens = [x['generation'] for x in self.records]
     acc, hv = self.progress.data
     acc.x, acc.y = gens, [(x.get('best') or {}).get('accuracy') for x in self.records]
@@ -559,10 +617,13 @@ class Dashboard(Callback):
                  formats: Sequence[str] = FORMATS,       # what `after_fit` exports
                  export_every: int | None = None):       # also write the HTML every this many epochs
         if not parts or not all(isinstance(p, BaseDashboard) for p in parts):
-            raise MixpathError('Dashboard takes dashboards (TrainingDashboard(), SBNDashboard(), ...) as positional arguments')
-        if titles is not None and len(titles) != len(parts): raise MixpathError(f'{len(titles)} titles for {len(parts)} dashboards')
+            raise MixpathError('Dashboard takes dashboards (TrainingDashboard(), SBNDashboard(), ...) as positional '
+                               'arguments')
+        if titles is not None and len(titles) != len(parts): raise MixpathError(f'{len(titles)} titles '
+                                                                                f'for {len(parts)} dashboards')
         self.parts, self.titles, self.tabs = list(parts), list(titles or [p.prefix for p in parts]), tabs
-        self.out_dir, self.formats, self.export_every, self.exported, self._box = out_dir, tuple(formats), export_every, [], None
+        self.out_dir, self.formats, self.export_every, self.exported, self._box = (out_dir, tuple(formats),
+                                                                                   export_every, [], None)
         for p in self.parts: p.contained = True
     @property
     def trainer(self): return self.__dict__.get('_trainer')
@@ -592,7 +653,8 @@ for _e in EVENTS: setattr(Dashboard, _e, _forward(_e))
 def after_epoch(self: Dashboard):
     _forward('after_epoch')(self)
     n = self.export_every
-    if n and (self.epoch + 1) % n == 0 and getattr(self.trainer, 'rank', 0) == 0 and (d := self.figure_dir()) is not None:
+    if n and (self.epoch + 1) % n == 0 and getattr(self.trainer, 'rank',
+                                                   0) == 0 and (d := self.figure_dir()) is not None:
         self.export(d, formats=('html',))
 
 @patch
@@ -611,7 +673,8 @@ def figure_dir(self: Dashboard) -> Path | None:
 def export(self: Dashboard, folder: str | Path | None = None, formats: Sequence[str] | None = None) -> list[Path]:
     "Write every part's figures into `folder` (default: `figure_dir()`), PNGs in one kaleido call."
     folder = folder if folder is not None else self.figure_dir()
-    if folder is None: raise MixpathError('no folder to export to: pass one, give the Dashboard out_dir=, or the trainer a run_dir')
+    if folder is None: raise MixpathError('no folder to export to: pass one, give the Dashboard out_dir=, or the '
+                                          'trainer a run_dir')
     return export_figures(self.figures, folder, formats or self.formats)
 
 # %% ../nbs/17_dash.ipynb #43e0984d

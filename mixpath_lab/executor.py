@@ -69,14 +69,16 @@ def summary(self: Executor) -> pd.DataFrame:
     "Per worker (host, process id) of the last batch: tasks run, their summed and longest seconds."
     df = pd.DataFrame(self.records, columns=['key', 'host', 'pid', 'started', 'seconds'])
     g = df.groupby(['host', 'pid'], sort=False).seconds
-    return pd.concat([g.count().rename('tasks'), g.sum().rename('seconds'), g.max().rename('longest')], axis=1).reset_index()
+    return pd.concat([g.count().rename('tasks'), g.sum().rename('seconds'), g.max().rename('longest')],
+                     axis=1).reset_index()
 
 @patch
 def report(self: Executor) -> str:
     "One line: tasks run, on how many workers, wall time against summed task time."
     if not self.records: return f'{self.backend}: no tasks to run (all done already)'
     s = self.summary()
-    return (f'{self.backend}: {len(self.records)} tasks on {len(s)} worker(s) ({s.host.nunique()} host(s)) in {self.wall:.1f} s '
+    return (f'{self.backend}: {len(self.records)} tasks on {len(s)} worker(s) ({s.host.nunique()} host(s)) '
+            f'in {self.wall:.1f} s '
             f'wall, {s.seconds.sum():.1f} s of task time')
 
 # %% ../nbs/22_executor.ipynb #6aa5b9eb
@@ -88,7 +90,8 @@ class LocalExecutor(Executor):
 # %% ../nbs/22_executor.ipynb #fc224124
 def _import_ray():
     try: import ray
-    except ImportError: raise MixpathError("the ray backend needs Ray: pip install 'mixpath_lab[ray]' (or: pip install ray); "
+    except ImportError: raise MixpathError("the ray backend needs Ray: pip install 'mixpath_lab[ray]' (or: pip install "
+                                           "ray); "
                                            'or use --backend local') from None
     return ray
 
@@ -101,10 +104,12 @@ class RayExecutor(Executor):
         self.ray = _import_ray(); super().__init__()
         if workers is not None and workers < 1: raise MixpathError(f'workers must be >= 1, got {workers}')
         if cpus_per_task < 1 or gpus_per_task < 0:
-            raise MixpathError(f'cpus_per_task must be >= 1 and gpus_per_task >= 0, got {cpus_per_task} and {gpus_per_task}')
+            raise MixpathError(f'cpus_per_task must be >= 1 and gpus_per_task >= 0, got {cpus_per_task} '
+                               f'and {gpus_per_task}')
         self.workers, self.address, self.cpus, self.gpus = workers, address, int(cpus_per_task), gpus_per_task
         self.max_retries, self.threads = max_retries, int(cpus_per_task)
-    def __repr__(self): return f'RayExecutor(workers={self.workers}, address={self.address!r}, cpus_per_task={self.cpus})'
+    def __repr__(self):
+        return f'RayExecutor(workers={self.workers}, address={self.address!r}, cpus_per_task={self.cpus})'
 
 
 # %% ../nbs/22_executor.ipynb #56ab6947
@@ -123,18 +128,22 @@ def init_ray(attempts: int = 3, **kwargs):
                     except psutil.Error: pass
             if 'timed out during startup' not in str(e): raise
             if i == attempts - 1:
-                raise MixpathError(f'Ray did not start a local cluster in time, {attempts} times (the machine is busy); try again '
-                                   'later, or start one with `ray start --head` and pass its address (--address)') from None
-            log.warning('Ray did not start in time (attempt %d of %d; the machine is busy); trying again', i + 1, attempts)
+                raise MixpathError(f'Ray did not start a local cluster in time, {attempts} times (the machine is '
+                                   'busy); try again '
+                                   'later, or start one with `ray start --head` and pass its address '
+                                   '(--address)') from None
+            log.warning('Ray did not start in time (attempt %d of %d; the machine is busy); trying again', i
+                        + 1, attempts)
 
 # %% ../nbs/22_executor.ipynb #e1155fd2
 @patch
 @contextmanager
 def session(self: RayExecutor):
-    "Ray for one batch: the cluster this process already joined, else one started (or joined at `address`) and shut down after."
+    "Ray for one batch: the cluster this process joined, else one started (or joined at `address`) and shut down after."
     ray = self.ray
     if ray.is_initialized(): yield ray; return
-    local = {} if self.address else dict(num_cpus=(self.workers or max(1, (os.cpu_count() or 1) // self.cpus)) * self.cpus,
+    local = {} if self.address else dict(num_cpus=(self.workers or max(1, (os.cpu_count() or 1) // self.cpus))
+                                         * self.cpus,
                                          include_dashboard=False)
     init_ray(address=self.address, logging_level=logging.WARNING,
              runtime_env={'env_vars': {'OMP_NUM_THREADS': str(self.cpus)}}, **local)
@@ -178,7 +187,8 @@ def _iter(self: RayExecutor, tasks: list[Task]) -> Iterator[dict]:
 def _raise(ray, task: Task, e: Exception):
     "Raise a task's own exception; a Ray failure (e.g. the worker died more often than retried) as a one-line error."
     if isinstance(e, ray.exceptions.RayTaskError) and isinstance(e.cause, BaseException): raise e.cause
-    raise MixpathError(f'task {task.key} failed in Ray ({type(e).__name__}); finished tasks are stored: run the batch again '
+    raise MixpathError(f'task {task.key} failed in Ray ({type(e).__name__}); finished tasks are stored: run the batch '
+                       'again '
                        f'to resume. Ray said: {str(e).splitlines()[0] if str(e) else e!r}')
 
 # %% ../nbs/22_executor.ipynb #d077a380

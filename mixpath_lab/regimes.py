@@ -111,26 +111,37 @@ class PrioritizedBoard(Callback):
     order = 5
     def __init__(self, k: int = 10,                   # board size K
                  margin: float = 5.0,                 # admission margin in accuracy points
-                 warmup_epochs: float | None = None,  # epochs before the board starts; None: a sixth of the run (Cream 20/120)
+                 # epochs before the board starts; None: a sixth of the run (Cream 20/120)
+                 warmup_epochs: float | None = None,
                  warmup_steps: int | None = None,     # or steps (takes precedence)
                  pick: str = 'meta',                  # teacher choice: 'meta' (matching network) or 'top1' (rho = 0.5)
                  cost: str | Callable[[Arch], float] = 'flops', # 'flops', 'params' or a callable
                  slice: int = 4,                      # images stored per board entry (Cream's SLICE)
-                 meta_every: int = 100,               # steps between matching-network updates (Cream: 1300 on ImageNet); 0: never
+                 # steps between matching-network updates (Cream: 1300 on ImageNet); 0: never
+                 meta_every: int = 100,
                  meta_lr: float = 1e-4,               # matching-network SGD lr (Cream's META_LR)
-                 hidden: int = 0,                     # hidden units of the matching network (0: one linear layer, as released)
+                 # hidden units of the matching network (0: one linear layer, as released)
+                 hidden: int = 0,
                  unique: bool = False,                # one board entry per arch
                  record_every: int | None = None,     # steps between 'board' history records; None: config.log_every
                  seed: int = 0):                      # matching-network init
         if pick not in PICKS: raise MixpathError(f'pick must be one of {PICKS}, got {pick!r}')
-        if not (callable(cost) or cost in ('flops', 'params')): raise MixpathError(f"cost must be 'flops', 'params' or a callable Arch -> float, got {cost!r}")
-        bad = [n for n, ok in [('slice', slice >= 1), ('meta_every', meta_every >= 0), ('meta_lr', meta_lr > 0), ('hidden', hidden >= 0),
-                               ('warmup_epochs', warmup_epochs is None or warmup_epochs >= 0), ('warmup_steps', warmup_steps is None or warmup_steps >= 0),
+        if not (callable(cost) or cost
+                in ('flops',
+                    'params')): raise MixpathError("cost must be 'flops', 'params' or a callable Arch -> float, "
+                                                   f"got {cost!r}")
+        bad = [n for n,
+               ok in [('slice', slice >= 1), ('meta_every', meta_every >= 0), ('meta_lr', meta_lr > 0),
+                      ('hidden', hidden >= 0),
+                               ('warmup_epochs', warmup_epochs is None or warmup_epochs >= 0),
+                      ('warmup_steps', warmup_steps is None or warmup_steps >= 0),
                                ('record_every', record_every is None or record_every >= 1)] if not ok]
-        if bad: raise MixpathError(f'PrioritizedBoard: bad {bad[0]} (slice, record_every >= 1; meta_every, hidden, warm-ups >= 0; meta_lr > 0)')
+        if bad: raise MixpathError(f'PrioritizedBoard: bad {bad[0]} (slice, record_every >= 1; meta_every, hidden, '
+                                   'warm-ups >= 0; meta_lr > 0)')
         self.board = Board(k, margin, unique)
         self.warmup_epochs, self.warmup_steps, self.pick, self.cost = warmup_epochs, warmup_steps, pick, cost
-        self.slice, self.meta_every, self.meta_lr, self.hidden, self.record_every, self.seed = slice, meta_every, meta_lr, hidden, record_every, seed
+        self.slice, self.meta_every, self.meta_lr, self.hidden, self.record_every, self.seed = (
+            slice, meta_every, meta_lr, hidden, record_every, seed)
         self.net = self.meta_opt = None
         self.n_meta, self.teacher, self.rho, self.kd, self._cost_fn, self._costs = 0, None, None, None, None, {}
 
@@ -176,7 +187,8 @@ def _make_cost_fn(self: PrioritizedBoard) -> Callable[[Arch], float]:
         try:
             from mixpath_lab.cost import CostModel
             return CostModel(model, input_size=(1, *self.trainer.xb.shape[1:])).flops
-        except ImportError: get_logger('regimes').warning('mixpath_lab.cost is not available: the board ranks cost by parameter count')
+        except ImportError: get_logger('regimes').warning('mixpath_lab.cost is not available: the board ranks cost by '
+                                                          'parameter count')
     return lambda a: float(sum(p.numel() for p in model.subnet(a).parameters()))
 
 # %% ../nbs/20_regimes.ipynb #fee7b067
@@ -249,7 +261,8 @@ def after_loss(self: PrioritizedBoard):
 def after_step(self: PrioritizedBoard):
     t = self.trainer
     if not self.active: return
-    c = torch.stack([(t.preds.argmax(-1) == t.yb).sum().to(torch.float64), torch.tensor(float(len(t.yb)), dtype=torch.float64, device=t.yb.device)])
+    c = torch.stack([(t.preds.argmax(-1) == t.yb).sum().to(torch.float64),
+                     torch.tensor(float(len(t.yb)), dtype=torch.float64, device=t.yb.device)])
     if _dist_on(): dist.all_reduce(c)
     acc, b = 100 * float(c[0] / c[1]), self.board
     if len(b) < b.k or acc > b.worst.acc:   # otherwise no rule can admit it (nor refresh it): skip the cost and copies
@@ -265,9 +278,11 @@ def after_epoch(self: PrioritizedBoard):
 @patch
 def _record(self: PrioritizedBoard):
     t, s, es = self.trainer, self._sums, self.board.entries
-    rec = {'kind': 'board', 'step': t.step, 'epoch': t.epoch, 'archs': [e.arch for e in es], 'accs': [e.acc for e in es],
+    rec = {'kind': 'board', 'step': t.step, 'epoch': t.epoch, 'archs': [e.arch for e in es],
+           'accs': [e.acc for e in es],
            'flops': [e.flops for e in es], 'steps': [e.step for e in es], 'teacher': self.teacher, 'rho': self.rho,
-           'kd': self.kd, 'kd_mean': s['kd'] / s['n'] if s['n'] else None, 'rho_mean': s['rho'] / s['n'] if s['n'] else None,
+           'kd': self.kd, 'kd_mean': s['kd'] / s['n'] if s['n'] else None, 'rho_mean': s['rho'] / s['n']
+           if s['n'] else None,
            'n_meta': self.n_meta}
     t.history.append(rec)
     if t.run_dir is not None and t.rank == 0: t.run_dir.log(rec)
@@ -283,7 +298,8 @@ def state_dict(self: PrioritizedBoard) -> dict:
     cpu = lambda v: None if v is None else v.detach().cpu().clone()
     es = self.board.entries
     xs, ps, ws = [e.x for e in es], [e.probs for e in es], 1
-    if _dist_on() and es and all(v is not None for v in xs + ps):   # a collective: every rank calls it (the trainer does)
+    # a collective: every rank calls it (the trainer does)
+    if _dist_on() and es and all(v is not None for v in xs + ps):
         xs, ps, ws = _gather_entries(xs), _gather_entries(ps), dist.get_world_size()
     return {'entries': [{'arch': e.arch, 'acc': e.acc, 'flops': e.flops, 'step': e.step, 'x': cpu(x), 'probs': cpu(p)}
                         for e, x, p in zip(es, xs, ps)], 'world_size': ws,
@@ -296,10 +312,12 @@ def load_state_dict(self: PrioritizedBoard, sd: dict):
     dev = next(self.trainer.model.parameters()).device
     ws = sd.get('world_size', 1); rank, now = (dist.get_rank(), dist.get_world_size()) if _dist_on() else (0, 1)
     if ws > 1 and ws != now:
-        get_logger('regimes').warning(f'the board was saved by {ws} ranks, resuming on {now}: every rank takes rank 0\'s stored images')
+        get_logger('regimes').warning(f'the board was saved by {ws} ranks, resuming on {now}: every rank takes rank '
+                                      '0\'s stored images')
     own = lambda v: v if ws == 1 or v is None else v[rank if ws == now else 0]
     to = lambda v: None if v is None else own(v).to(dev)
-    self.board.entries = [BoardEntry(e['arch'], float(e['acc']), float(e['flops']), int(e['step']), to(e['x']), to(e['probs']))
+    self.board.entries = [BoardEntry(e['arch'], float(e['acc']), float(e['flops']), int(e['step']), to(e['x']),
+                                     to(e['probs']))
                           for e in sd['entries']]
     if sd['net'] is not None:
         self.net = None; self._ensure_net(sd['n_classes'])
@@ -309,7 +327,8 @@ def load_state_dict(self: PrioritizedBoard, sd: dict):
 @patch
 def best(self: PrioritizedBoard) -> Arch:
     "The final architecture: the best path on the board."
-    if not self.board.entries: raise MixpathError('the board is empty: train past the warm-up (warmup_epochs / warmup_steps) first')
+    if not self.board.entries: raise MixpathError('the board is empty: train past the warm-up (warmup_epochs / '
+                                                  'warmup_steps) first')
     return self.trainer.space.decode(self.board.entries[0].arch)
 
 # %% ../nbs/20_regimes.ipynb #1c736a02
@@ -337,12 +356,16 @@ class CrossPathConsistency(Callback):
                  queue_size: int = 1024,           # InfoNCE negatives kept from earlier steps (0: in-batch only)
                  record_every: int | None = None): # steps between 'pinas' history records; None: config.log_every
         if rep not in REPS or consistency not in CONSISTENCY or (consistency == 'kl' and rep != 'logits'):
-            raise MixpathError(f'rep must be one of {REPS} and consistency one of {CONSISTENCY} (kl needs rep="logits"), '
+            raise MixpathError(f'rep must be one of {REPS} and consistency one of {CONSISTENCY} (kl needs '
+                               'rep="logits"), '
                                f'got rep={rep!r}, consistency={consistency!r}')
-        if not (weight >= 0 and 0 <= momentum < 1 and temperature > 0 and queue_size >= 0 and (record_every is None or record_every >= 1)):
-            raise MixpathError(f'need weight >= 0, 0 <= momentum < 1, temperature > 0, queue_size >= 0, record_every >= 1; '
+        if not (weight >= 0 and 0 <= momentum < 1 and temperature > 0 and queue_size >= 0
+                and (record_every is None or record_every >= 1)):
+            raise MixpathError('need weight >= 0, 0 <= momentum < 1, temperature > 0, queue_size >= 0, record_every '
+                               '>= 1; '
                                f'got {weight}, {momentum}, {temperature}, {queue_size}, {record_every}')
-        self.weight, self.rep, self.consistency, self.momentum, self.mean_teacher = weight, rep, consistency, momentum, mean_teacher
+        self.weight, self.rep, self.consistency, self.momentum, self.mean_teacher = (weight, rep, consistency, momentum,
+                                                                                     mean_teacher)
         self.temperature, self.queue_size, self.record_every = temperature, queue_size, record_every
         self.ema, self.queue, self.queue_ptr, self.queue_n, self._hooks, self._feats = None, None, 0, 0, [], {}
 
@@ -351,7 +374,8 @@ class CrossPathConsistency(Callback):
 def _ensure_ema(self: CrossPathConsistency):
     if self.ema is None and self.mean_teacher:
         self.ema = copy.deepcopy(self.trainer.model).train()
-        for m in self.ema.modules(): m._forward_hooks.clear(); m._forward_pre_hooks.clear()   # no stats/other hooks on the teacher
+        # no stats/other hooks on the teacher
+        for m in self.ema.modules(): m._forward_hooks.clear(); m._forward_pre_hooks.clear()
         for p in self.ema.parameters(): p.requires_grad_(False)
 
 @patch
@@ -394,7 +418,8 @@ def distance(self: CrossPathConsistency, s: torch.Tensor, t: torch.Tensor) -> to
     t = t.detach()
     if self.consistency == 'cosine': return (2 - 2 * F.cosine_similarity(s, t, dim=-1)).mean()
     T = self.temperature
-    if self.consistency == 'kl': return F.kl_div(F.log_softmax(s / T, -1), F.log_softmax(t / T, -1), log_target=True, reduction='batchmean') * T * T
+    if self.consistency == 'kl': return F.kl_div(F.log_softmax(s / T, -1), F.log_softmax(t / T, -1), log_target=True,
+                                                 reduction='batchmean') * T * T
     q, k = F.normalize(s, dim=-1), F.normalize(t, dim=-1)
     keys = k if not self.queue_n else torch.cat([k, self.queue[:self.queue_n]])
     return F.cross_entropy(q @ keys.T / T, torch.arange(len(q), device=q.device))
@@ -403,7 +428,8 @@ def distance(self: CrossPathConsistency, s: torch.Tensor, t: torch.Tensor) -> to
 @patch
 def before_step(self: CrossPathConsistency):
     self.arch_b = self.trainer.sampler.second if isinstance(self.trainer.sampler, PairSampler) else None
-    if self.arch_b is None: raise MixpathError('CrossPathConsistency needs its sampler wrapper; it is installed at before_fit (use Trainer.fit)')
+    if self.arch_b is None: raise MixpathError('CrossPathConsistency needs its sampler wrapper; it is installed at '
+                                               'before_fit (use Trainer.fit)')
 
 @patch
 def after_loss(self: CrossPathConsistency):
@@ -423,7 +449,8 @@ def after_loss(self: CrossPathConsistency):
 def update_teacher(self: CrossPathConsistency) -> int:
     "EMA step on the parameters that have a gradient now (the ones the sampled paths used); their count."
     if self.ema is None: return 0
-    pairs = [(e, p.detach()) for p, e in zip(self.trainer.model.parameters(), self.ema.parameters()) if p.grad is not None]
+    pairs = [(e, p.detach()) for p, e in zip(self.trainer.model.parameters(), self.ema.parameters()) if p.grad
+             is not None]
     if pairs:
         with torch.no_grad(): torch._foreach_lerp_(*map(list, zip(*pairs)), 1 - self.momentum)
     return len(pairs)
@@ -433,12 +460,14 @@ def _enqueue(self: CrossPathConsistency, keys: torch.Tensor):
     "Push teacher keys (all ranks' under torchrun) into the InfoNCE queue."
     if self.consistency != 'infonce' or not self.queue_size: return
     if _dist_on():
-        out = [torch.empty_like(keys) for _ in range(dist.get_world_size())]; dist.all_gather(out, keys); keys = torch.cat(out)
+        out = [torch.empty_like(keys) for _ in range(dist.get_world_size())]; dist.all_gather(out, keys)
+        keys = torch.cat(out)
     keys = F.normalize(keys, dim=-1)[-self.queue_size:]
     if self.queue is None: self.queue = keys.new_zeros(self.queue_size, keys.shape[1])
     idx = (self.queue_ptr + torch.arange(len(keys), device=keys.device)) % self.queue_size
     self.queue[idx] = keys
-    self.queue_ptr = (self.queue_ptr + len(keys)) % self.queue_size; self.queue_n = min(self.queue_n + len(keys), self.queue_size)
+    self.queue_ptr = (self.queue_ptr + len(keys)) % self.queue_size
+    self.queue_n = min(self.queue_n + len(keys), self.queue_size)
 
 @patch
 def after_step(self: CrossPathConsistency):
@@ -458,8 +487,10 @@ def _record(self: CrossPathConsistency):
 # %% ../nbs/20_regimes.ipynb #03ae8db2
 @patch
 def state_dict(self: CrossPathConsistency) -> dict:
-    return {'ema': None if self.ema is None else {k: v.detach().cpu().clone() for k, v in self.ema.state_dict().items()},
-            'queue': None if self.queue is None else self.queue.cpu().clone(), 'queue_ptr': self.queue_ptr, 'queue_n': self.queue_n}
+    return {'ema': None if self.ema is None
+            else {k: v.detach().cpu().clone() for k, v in self.ema.state_dict().items()},
+            'queue': None if self.queue is None else self.queue.cpu().clone(), 'queue_ptr': self.queue_ptr,
+            'queue_n': self.queue_n}
 
 @patch
 def load_state_dict(self: CrossPathConsistency, sd: dict):
@@ -476,7 +507,8 @@ def regime_params(name: str) -> dict:
     "The keyword arguments regime `name` takes, with their defaults."
     if name not in REGIMES: raise MixpathError(f'unknown regime {name!r}; choose one of {", ".join(REGIMES)}')
     cls = REGIMES[name]
-    return {} if cls is None else {k: p.default for k, p in inspect.signature(cls.__init__).parameters.items() if k != 'self'}
+    return {} if cls is None else {k: p.default for k, p in inspect.signature(cls.__init__).parameters.items()
+                                   if k != 'self'}
 
 def make_regime(name: str, # 'none', 'cream', 'pinas' or 'fewshot'
                 **kw) -> list[Callback]:

@@ -101,24 +101,25 @@ def _matches(toks) -> dict[int, tuple[int, int]]:
 
 
 def _break_fix(lines: list[str], toks, row: int, width: int) -> list[str] | None:
-    "Break line `row` at the outermost, then rightmost, safe place that makes its first part fit; else split a string."
+    "Break line `row` at the outermost, then rightmost, safe place where its first part fits; else split a string."
     line, cands, split, stack, lam, fors, match = lines[row - 1], [], None, [], [], [], _matches(toks)
     for i, t in enumerate(toks):
         if t.type == tokenize.ENDMARKER or t.start[0] > row: break
-        if t.start[0] == row and stack and i > 0 and toks[i - 1].end[0] == row and t.type not in SKIP:
+        if t.start[0] == row and stack and t.type not in SKIP:
             prev, cand, o = toks[i - 1], None, toks[stack[-1]]
-            if prev.type == tokenize.OP and prev.string == ',': cand = t.start[1]
+            if prev.end[0] != row or t.string in CLOSE: pass   # no break at the start of a line or before a closing bracket
+            elif prev.type == tokenize.OP and prev.string == ',': cand = t.start[1]
             elif t.string in BIN_OPS and _operand_end(prev) and (t.string != 'not' or toks[i + 1].string == 'in'):
                 cand = t.start[1]
             end = match.get(stack[-1], (row + 1, 0))
-            short = o.start[0] == row and end[0] == row and end[1] - o.start[1] < 40   # a small bracket: keep it whole
+            short = o.start[0] == row and end[0] == row and end[1] - o.start[1] < 40   # a small bracket: break it last
             ind = _cont_indent(lines, toks, stack)
             if lam and lam[-1] == len(stack): cand = None   # inside a lambda's parameters
             if t.string == 'in' and fors and fors[-1] == len(stack): cand = None   # keep `for x in` together
-            if cand is not None and not short and len(line[:cand].rstrip()) <= width and ind < min(cand, width - 20):
+            if cand is not None and len(line[:cand].rstrip()) <= width and ind < min(cand, width - 20):
                 tail = len(line.rstrip()) - cand
-                cands.append(((tail < 12, len(stack), -cand), cand, ind))
-            if t.type == tokenize.STRING and t.end[0] == row and t.end[1] > width and split is None:
+                cands.append(((short, tail < 12, len(stack), -cand), cand, ind))
+            if t.type == tokenize.STRING and t.end[0] == row and t.end[1] > width - 20 and split is None:
                 split = _split_string(line, t, width, ind)
         if t.type == tokenize.NAME and t.string == 'lambda': lam.append(len(stack))
         elif t.type == tokenize.NAME and t.string == 'for': fors.append(len(stack))
