@@ -107,7 +107,7 @@ def _break_fix(lines: list[str], toks, row: int, width: int) -> list[str] | None
         if t.type == tokenize.ENDMARKER or t.start[0] > row: break
         if t.start[0] == row and stack and t.type not in SKIP:
             prev, cand, o = toks[i - 1], None, toks[stack[-1]]
-            if prev.end[0] != row or t.string in CLOSE: pass   # no break at the start of a line or before a closing bracket
+            if prev.end[0] != row or t.string in CLOSE: pass   # never at a line's start nor before a closing bracket
             elif prev.type == tokenize.OP and prev.string == ',': cand = t.start[1]
             elif t.string in BIN_OPS and _operand_end(prev) and (t.string != 'not' or toks[i + 1].string == 'in'):
                 cand = t.start[1]
@@ -167,7 +167,8 @@ def _escaped(body: str, k: int) -> bool:
 
 def _string_rows(toks) -> set[int]:
     "Rows covered by multi-line string tokens (docstrings and the like), which cannot be re-wrapped."
-    return {r for t in toks if t.type == tokenize.STRING and t.end[0] > t.start[0] for r in range(t.start[0], t.end[0] + 1)}
+    return {r for t in toks if t.type == tokenize.STRING and t.end[0] > t.start[0]
+            for r in range(t.start[0], t.end[0] + 1)}
 
 
 def wrap_cell(src: str, width: int = WIDTH) -> tuple[str, list[tuple[int, str]]]:
@@ -175,7 +176,8 @@ def wrap_cell(src: str, width: int = WIDTH) -> tuple[str, list[tuple[int, str]]]
     before = ast_of(src)
     lines = src.splitlines(keepends=True)
     if not any(len(l.rstrip('\n')) > width for l in lines): return src, []
-    if before is None: return src, [(i + 1, 'cell does not parse') for i, l in enumerate(lines) if len(l.rstrip('\n')) > width]
+    if before is None:
+        return src, [(i + 1, 'cell does not parse') for i, l in enumerate(lines) if len(l.rstrip('\n')) > width]
     for _ in range(10 * len(lines) + 50):
         toks = tokens(''.join(lines))
         if toks is None: break
