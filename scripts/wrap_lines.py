@@ -21,7 +21,7 @@ BIN_OPS = {'+', '-', '*', '/', '//', '%', '@', '**', '|', '&', '^', '<<', '>>', 
            '==', '!=', '<', '>', '<=', '>=', 'in', 'not', 'is', 'if', 'else'}
 OPEN, CLOSE = '([{', ')]}'
 SKIP = (tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT, tokenize.ENDMARKER)
-MAGIC = re.compile(r'^\s*[%!]')
+MAGIC = re.compile(r'^\s*(%%?[A-Za-z_]|!(?!=))')   # `%time`, `%%bash`, `!ls`; not a continued `!= x` or `% n`
 
 
 def mask(src: str) -> str:
@@ -100,25 +100,43 @@ def _matches(toks) -> dict[int, tuple[int, int]]:
     return out
 
 
+def _header_end(toks, row: int) -> int:
+    "Column of the `:` ending the header of a one-line compound statement on line `row` (`if x: return y`), else -1."
+    first = next((t for t in toks if t.start[0] == row and t.type not in SKIP), None)
+    if first is None or first.string not in COMPOUND or first.string == '@': return -1
+    depth = 0
+    for t in toks:
+        if t.start[0] != row: continue
+        if t.type == tokenize.OP and t.string in OPEN: depth += 1
+        elif t.type == tokenize.OP and t.string in CLOSE: depth -= 1
+        elif t.type == tokenize.OP and t.string == ':' and depth == 0:
+            body = [u for u in toks if u.start[0] == row and u.start[1] > t.start[1] and u.type not in SKIP]
+            return t.start[1] if body else -1
+    return -1
+
+
 def _break_fix(lines: list[str], toks, row: int, width: int) -> list[str] | None:
     "Break line `row` at the outermost, then rightmost, safe place where its first part fits; else split a string."
     line, cands, split, stack, lam, fors, match = lines[row - 1], [], None, [], [], [], _matches(toks)
+    head_end = _header_end(toks, row)   # in `if x: body` break the body, not the header
     for i, t in enumerate(toks):
         if t.type == tokenize.ENDMARKER or t.start[0] > row: break
-        if t.start[0] == row and stack and t.type not in SKIP:
+        if t.start[0] == row and stack and t.type not in SKIP and t.start[1] > head_end:
             prev, cand, o = toks[i - 1], None, toks[stack[-1]]
             if prev.end[0] != row or t.string in CLOSE: pass   # never at a line's start nor before a closing bracket
-            elif prev.type == tokenize.OP and prev.string == ',': cand = t.start[1]
+            elif prev.type == tokenize.OP and prev.string == ',': cand, rank = t.start[1], 0
+            elif t.string in ('for', 'if') and t.type == tokenize.NAME and _operand_end(prev):
+                cand, rank = t.start[1], 1
             elif t.string in BIN_OPS and _operand_end(prev) and (t.string != 'not' or toks[i + 1].string == 'in'):
-                cand = t.start[1]
+                cand, rank = t.start[1], 1 if t.string in ('and', 'or', 'else') else 2
             end = match.get(stack[-1], (row + 1, 0))
-            short = o.start[0] == row and end[0] == row and end[1] - o.start[1] < 40   # a small bracket: break it last
+            short = o.start[0] == row and end[0] == row and end[1] - o.start[1] < 40   # a small bracket: kept whole
             ind = _cont_indent(lines, toks, stack)
             if lam and lam[-1] == len(stack): cand = None   # inside a lambda's parameters
-            if t.string == 'in' and fors and fors[-1] == len(stack): cand = None   # keep `for x in` together
-            if cand is not None and len(line[:cand].rstrip()) <= width and ind < min(cand, width - 20):
+            if fors and fors[-1] == len(stack) and t.string != 'for': cand = None   # keep `for x, y in` together
+            if cand is not None and not short and len(line[:cand].rstrip()) <= width and ind < min(cand, width - 20):
                 tail = len(line.rstrip()) - cand
-                cands.append(((short, tail < 12, len(stack), -cand), cand, ind))
+                cands.append(((tail < 12, len(stack), rank, -cand), cand, ind))
             if t.type == tokenize.STRING and t.end[0] == row and t.end[1] > width - 20 and split is None:
                 split = _split_string(line, t, width, ind)
         if t.type == tokenize.NAME and t.string == 'lambda': lam.append(len(stack))
@@ -127,10 +145,24 @@ def _break_fix(lines: list[str], toks, row: int, width: int) -> list[str] | None
         elif t.type == tokenize.OP and t.string == ':' and lam and lam[-1] == len(stack): lam.pop()
         if t.type == tokenize.OP and t.string in OPEN: stack.append(i)
         elif t.type == tokenize.OP and t.string in CLOSE and stack: stack.pop()
-    if not cands: return None if split is None else _with(lines, row, split)
-    _, cand, ind = min(cands)
+    best = min(cands) if cands else None
+    if split is not None and (best is None or best[0][0]): return _with(lines, row, split)
+    if best is None: return None
+    _, cand, ind = best
     nl = '\n' if line.endswith('\n') else ''
-    return lines[:row - 1] + [line[:cand].rstrip() + '\n', ' ' * ind + line[cand:].rstrip('\n') + nl] + lines[row:]
+    new = [line[:cand].rstrip() + '\n', ' ' * ind + line[cand:].rstrip('\n') + nl]
+    return lines[:row - 1] + new + _realign(lines, toks, match, row, cand, ind - cand)
+
+
+def _realign(lines: list[str], toks, match, row: int, cand: int, delta: int) -> list[str]:
+    "The lines after `row`, those continuing a bracket that moved (opened on `row` right of `cand`) shifted by `delta`."
+    last = max((match[i][0] for i, t in enumerate(toks) if t.start[0] == row and t.start[1] >= cand
+                and t.type == tokenize.OP and t.string in OPEN and i in match), default=row)
+    out = lines[row:]
+    for k in range(last - row):
+        l = out[k]
+        if l.strip() and len(_indent(l)) > cand: out[k] = ' ' * (len(_indent(l)) + delta) + l.lstrip()
+    return out
 
 
 def _with(lines, row, new): return lines[:row - 1] + new + lines[row:]
