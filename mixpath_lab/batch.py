@@ -121,12 +121,10 @@ def check_grid(grid: dict[str, list], fixed: dict[str, Any]):
     "Refuse an empty grid, an axis that is not a list of distinct values, or one also given as a fixed value."
     if not grid: raise MixpathError('give at least one grid axis, e.g. -g norms=sbn,bn')
     for k, vals in grid.items():
-        if not isinstance(vals,
-                          (list,
-                           tuple)) or not vals: raise MixpathError(f'grid axis {k!r} must be a non-empty list, e.g. '
-                                                                   f'-g {k}=a,b')
-        if dup := [v for i, v in enumerate(vals) if v
-                   in vals[:i]]: raise MixpathError(f'grid axis {k!r} lists {dup[0]!r} twice')
+        if not isinstance(vals, (list, tuple)) or not vals: raise MixpathError(f'grid axis {k!r} must be a non-empty '
+                                                                               f'list, e.g. -g {k}=a,b')
+        if dup := [v for i, v in enumerate(vals) if v in vals[:i]]: raise MixpathError(f'grid axis {k!r} '
+                                                                                       f'lists {dup[0]!r} twice')
         if k in fixed: raise MixpathError(f'{k!r} is both a grid axis and a fixed parameter (-p {k}=...); give it once')
         _no_run_dir({k: vals})
 

@@ -117,8 +117,8 @@ def after_step(self: BaseDashboard):
 def _epoch_export(self: BaseDashboard):
     "With `export_every`, write the HTML figures after every that many epochs (PNG rendering is left to the end)."
     n = self.export_every
-    if n and (self.epoch
-              + 1) % n == 0 and not self.contained and self._rank0() and (d := self.figure_dir()) is not None:
+    if (n and (self.epoch + 1) % n == 0 and not self.contained and self._rank0()
+            and (d := self.figure_dir()) is not None):
         self.export(d, formats=('html',))
 
 @patch
@@ -425,8 +425,8 @@ def _update(self: SBNDashboard):
     from mixpath_lab.stats import norm_stats
     model = self.supernet if self.supernet is not None else getattr(self.trainer, 'model', None)
     if model is None: return
-    nets = [(model, norm_stats(model))] + ([(self.reference, norm_stats(self.reference))] if self.reference
-                                           is not None else [])
+    nets = [(model, norm_stats(model))] + ([(self.reference, norm_stats(self.reference))]
+                                           if self.reference is not None else [])
     groups, layers = {}, list(dict.fromkeys(r['module'] for _, rs in nets for r in rs))
     for net, rs in nets:
         for r in rs: groups.setdefault(_label(r), []).append((net, r))
@@ -470,8 +470,9 @@ class RankingDashboard(BaseDashboard):
         if not truth: raise MixpathError('RankingDashboard needs truth: a dict arch string -> ground-truth accuracy')
         self.truth = {str(a): float(v) for a, v in truth.items()}
         self.archs = [str(a) for a in (archs if archs is not None else self.truth)]
-        if miss := [a for a in self.archs if a
-                    not in self.truth]: raise MixpathError(f'no ground truth for {len(miss)} arch(s), e.g. {miss[0]!r}')
+        if miss := [a for a in self.archs if a not in self.truth]: raise MixpathError('no ground truth '
+                                                                                      f'for {len(miss)} arch(s), '
+                                                                                      f'e.g. {miss[0]!r}')
         if len(self.archs) < 3: raise MixpathError(f'need at least 3 archs to rank, got {len(self.archs)}')
         if every_epochs < 1: raise MixpathError(f'every_epochs must be >= 1, got {every_epochs}')
         self.evaluator, self.every_epochs, self.n_boot, self.seed = evaluator, every_epochs, n_boot, seed
@@ -491,8 +492,7 @@ class RankingDashboard(BaseDashboard):
         self.correlation = self._add_fig('correlation',
                                          co.update_layout(height=320, xaxis_title='epoch',
                                                           yaxis_title='rank correlation',
-                                                                          yaxis_range=[-1, 1],
-                                                          title='ranking vs ground truth'))
+                                                           yaxis_range=[-1, 1], title='ranking vs ground truth'))
 
 # %% ../nbs/17_dash.ipynb #2f259713
 @patch
@@ -502,8 +502,8 @@ def add(self: RankingDashboard, pred: Mapping[str, float],
     "Score `pred` against the truth, append a record, redraw; returns the record."
     from mixpath_lab.ranking import rank_report
     pred = {str(a): float(v) for a, v in pred.items()}
-    if miss := [a for a in self.archs if a
-                not in pred]: raise MixpathError(f'no prediction for {len(miss)} arch(s), e.g. {miss[0]!r}')
+    if miss := [a for a in self.archs if a not in pred]: raise MixpathError(f'no prediction for {len(miss)} arch(s), '
+                                                                            f'e.g. {miss[0]!r}')
     rep = rank_report({a: pred[a] for a in self.archs}, {a: self.truth[a] for a in self.archs}, ks=(self.top_k,),
                       n_boot=self.n_boot, seed=self.seed, name='supernet')
     rec = {'epoch': len(self.records) if epoch is None else epoch, 'step': step, 'n': rep.n,
@@ -559,9 +559,8 @@ class SearchDashboard(BaseDashboard):
         pr = make_subplots(rows=1, cols=2, subplot_titles=('best accuracy', 'hypervolume'))
         pr.add_trace(go.Scatter(name='best accuracy', mode='lines+markers'), 1, 1)
         pr.add_trace(go.Scatter(name='hypervolume', mode='lines+markers'), 1, 2)
-        self.progress = self._add_fig('progress',
-                                      pr.update_layout(height=300,
-                                                       showlegend=False).update_xaxes(title_text='generation'))
+        self.progress = self._add_fig(
+            'progress', pr.update_layout(height=300, showlegend=False).update_xaxes(title_text='generation'))
         if self.live:
             import ipywidgets as W
             self.gen_w = W.IntSlider(min=0, max=0, description='generation')
@@ -653,8 +652,8 @@ for _e in EVENTS: setattr(Dashboard, _e, _forward(_e))
 def after_epoch(self: Dashboard):
     _forward('after_epoch')(self)
     n = self.export_every
-    if n and (self.epoch + 1) % n == 0 and getattr(self.trainer, 'rank',
-                                                   0) == 0 and (d := self.figure_dir()) is not None:
+    if (n and (self.epoch + 1) % n == 0 and getattr(self.trainer, 'rank', 0) == 0
+            and (d := self.figure_dir()) is not None):
         self.export(d, formats=('html',))
 
 @patch

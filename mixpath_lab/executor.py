@@ -132,8 +132,8 @@ def init_ray(attempts: int = 3, **kwargs):
                                    'busy); try again '
                                    'later, or start one with `ray start --head` and pass its address '
                                    '(--address)') from None
-            log.warning('Ray did not start in time (attempt %d of %d; the machine is busy); trying again', i
-                        + 1, attempts)
+            log.warning('Ray did not start in time (attempt %d of %d; the machine is busy); trying again',
+                        i + 1, attempts)
 
 # %% ../nbs/22_executor.ipynb #e1155fd2
 @patch

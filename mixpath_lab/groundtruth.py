@@ -100,7 +100,7 @@ def train_from_scratch(model_fn: Callable[[Any], nn.Module], # arch -> a freshly
     stats = _fit(model, tb, opt, sched, config, progress, scaler)
     stats.update(evaluate_model(model,
                                 Batches(*data['val'], config.eval_batch_size, seed, shuffle=False, size=config.size,
-                                               drop_last=False, device=dev), config.precision))
+                                        drop_last=False, device=dev), config.precision))
     return {**stats, 'n_params': sum(p.numel() for p in model.parameters()), 'seconds': time.perf_counter() - t0}
 
 # %% ../nbs/13_groundtruth.ipynb #7622e24a
@@ -160,8 +160,8 @@ class GroundTruthTable:
     def rows(self) -> dict[tuple[str, str], dict]:
         "(arch_str, config_hash) -> parsed row."
         if not self.path.exists(): return {}
-        with open(self.path,
-                  newline='') as f: return {(r['arch_str'], r['config_hash']): _parse(r) for r in csv.DictReader(f)}
+        with open(self.path, newline='') as f: return {(r['arch_str'], r['config_hash']): _parse(r)
+                                                       for r in csv.DictReader(f)}
     def __len__(self) -> int: return len(self.rows())
     def get(self, arch_str: str, config: Mapping | Any) -> dict | None:
         "The row for `arch_str` under `config` (a run config), or None."
@@ -194,8 +194,8 @@ def _write_rows(path: Path, rows: Iterable[dict]):
 def add(self: GroundTruthTable, arch_str: str, config: Mapping | Any, result: Mapping,
         if_exists: str = 'error') -> dict:
     "Store `result` (with an 'accuracy') for `arch_str` under `config`; returns the stored row."
-    if if_exists not in ('error', 'keep',
-                         'replace'): raise MixpathError(f"if_exists={if_exists!r}: use 'error', 'keep' or 'replace'")
+    if if_exists not in ('error', 'keep', 'replace'): raise MixpathError(f"if_exists={if_exists!r}: use 'error', "
+                                                                         "'keep' or 'replace'")
     if 'accuracy' not in result: raise MixpathError(f'result for {arch_str} has no accuracy (keys: {sorted(result)})')
     cfg = to_jsonable(config); key = (arch_str, config_hash(cfg))
     row = {**{k: v for k, v in result.items() if k in COLUMNS}, 'arch_str': arch_str, 'config_hash': key[1],
@@ -243,8 +243,8 @@ def run_batch(archs: Sequence[Any], # arch strings (or `Arch`es with `space`)
     get_logger('groundtruth').info('%d of %d runs already in %s; training %d', len(keys) * len(cfgs) - len(todo),
                                    len(keys) * len(cfgs), table.path, len(todo))
     path = str(table.path.resolve())   # absolute: workers elsewhere write the same file
-    tasks = [Task(f'{a} seed {s}', scratch_task,
-                  (path, a, model_fn, data, config, s, cfgs[s], device)) for a, s in todo]
+    tasks = [Task(f'{a} seed {s}', scratch_task, (path, a, model_fn, data, config, s, cfgs[s], device))
+             for a, s in todo]
     def stored(t: Task, res: dict | None):
         if res is not None and on_result is not None: on_result(t.args[1], t.args[5], res)
     as_executor(executor).run(tasks, progress, desc='from scratch', on_result=stored)

@@ -94,9 +94,8 @@ class NB201Supernet(Supernet):
     def __init__(self, space: NB201Space, # the cell space, `nb201(C, N, n_classes)`
                  norm: str = 'sbn',      # post-sum norm: 'sbn', 'combo', 'bn' or 'none' (the benchmark's cell)
                  channels_last: bool = True): # channels-last memory format (faster on CPU, see the timing below)
-        if not isinstance(space,
-                          NB201Space): raise MixpathError('NB201Supernet needs an NB201Space (nb201()), '
-                                                          f'got {type(space).__name__}')
+        if not isinstance(space, NB201Space): raise MixpathError('NB201Supernet needs an NB201Space (nb201()), '
+                                                                 f'got {type(space).__name__}')
         super().__init__(space, norm, channels_last)
         self._plans = {}
         _trunk(self, space.C, space.N, space.n_classes, lambda c: NB201SuperCell(c, norm))
@@ -121,11 +120,11 @@ def active_param_names(net: NB201Supernet, arch: Arch | str) -> set[str]:
     for c, cell in enumerate(net.cells):
         if not net._searchable[c]: used |= {f'cells.{c}.{n}' for n, _ in cell.named_parameters()}; continue
         for j, (items, paths) in enumerate(plan):
-            used |= {f'cells.{c}.edges.{e}.{o}.{n}' for e, o, _ in items for n,
-                     _ in cell.edges[e][o].named_parameters()}
+            used |= {f'cells.{c}.edges.{e}.{o}.{n}' for e, o, _ in items
+                     for n, _ in cell.edges[e][o].named_parameters()}
             i = cell.norms[j].index(paths)
-            if i is not None: used |= {f'cells.{c}.norms.{j}.bns.{i}.{n}' for n,
-                                       _ in cell.norms[j].bns[i].named_parameters()}
+            if i is not None: used |= {f'cells.{c}.norms.{j}.bns.{i}.{n}'
+                                       for n, _ in cell.norms[j].bns[i].named_parameters()}
     return used | {n for n, _ in net.named_parameters() if not n.startswith('cells.')}
 
 # %% ../nbs/07_nb201net.ipynb #c310b67a
@@ -135,8 +134,8 @@ class NB201Cell(nn.Module):
         super().__init__()
         self.srcs = tuple(paths for _, paths in plan)
         self.ops = nn.ModuleList(nn.ModuleList(nb201_op(NB201_OPS[o], C) for _, o, _ in items) for items, _ in plan)
-        self.norms = nn.ModuleList(nn.BatchNorm2d(C) if norm != 'none' and paths else nn.Identity() for _,
-                                   paths in plan)
+        self.norms = nn.ModuleList(nn.BatchNorm2d(C) if norm != 'none' and paths else nn.Identity()
+                                   for _, paths in plan)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         nodes = [x]
@@ -177,8 +176,8 @@ def _subnet_state(net: NB201Supernet, plan: tuple) -> dict[str, torch.Tensor]:
             for pos, (e, o, _) in enumerate(items):
                 out |= {f'cells.{c}.ops.{j}.{pos}.{n}': t for n, t in cell.edges[e][o].state_dict().items()}
             i = cell.norms[j].index(paths)
-            if i is not None: out |= {f'cells.{c}.norms.{j}.{n}': t for n,
-                                      t in cell.norms[j].bns[i].state_dict().items()}
+            if i is not None: out |= {f'cells.{c}.norms.{j}.{n}': t
+                                      for n, t in cell.norms[j].bns[i].state_dict().items()}
     return out
 
 @patch

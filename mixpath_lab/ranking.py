@@ -69,9 +69,8 @@ def align(pred, truth, proxies: Mapping | None = None) -> tuple[np.ndarray, np.n
             get_logger('ranking').warning('ranking %d common archs; dropped %d only in pred, %d only in truth',
                                           len(keys), *info.values())
         for name, p in proxies.items():
-            if not isinstance(p,
-                              Mapping): raise MixpathError(f'proxy {name!r}: pred and truth are dicts, so give the '
-                                                           'proxy as a dict too')
+            if not isinstance(p, Mapping): raise MixpathError(f'proxy {name!r}: pred and truth are dicts, so give the '
+                                                              'proxy as a dict too')
             miss = [k for k in keys if k not in p]
             if miss: raise MixpathError(f'proxy {name!r} lacks {len(miss)} of the {len(keys)} ranked archs '
                                         f'(e.g. {miss[0]!r})')
@@ -233,8 +232,8 @@ def rank_report(pred: Sequence[float] | Mapping[str, float], # the ranking under
     pred, truth, proxies, info = align(pred, truth, proxies)
     fns = metric_fns(tuple(ks), len(pred), recall_factor, top, reference)
     kw = dict(n_boot=n_boot, seed=seed, method=method, confidence_level=confidence_level)
-    config = dict(name=name, **kw, recall_factor=recall_factor, top=top, n_reference=None if reference is None
-                  else len(reference),
+    config = dict(name=name, **kw, recall_factor=recall_factor, top=top,
+                  n_reference=None if reference is None else len(reference),
                   ties='boundary ties share free top-k slots; overlap sums min(pred, true membership)', **info)
     notes = {c: {} for c in (name, *proxies)}
     metrics = rank_metrics(pred, truth, fns, notes=notes[name], **kw)
@@ -271,8 +270,8 @@ def compare_reports(reports: Mapping[str, RankReport], # name -> report
     for name, r in reports.items(): rows[name], ns[name] = r.metrics, r.n
     for p in dict.fromkeys(p for r in reports.values() for p in r.proxies):
         have = {name: r for name, r in reports.items() if p in r.proxies}
-        same = len(have) == len(reports) and all(_same(r.proxies[p],
-                                                       next(iter(have.values())).proxies[p]) for r in have.values())
+        same = len(have) == len(reports) and all(_same(r.proxies[p], next(iter(have.values())).proxies[p])
+                                                 for r in have.values())
         for name, r in (list(have.items())[:1] if same else have.items()):
             rows[p if same else f'{p} ({name})'], ns[p if same else f'{p} ({name})'] = r.proxies[p], r.n
     metrics = list(dict.fromkeys(m for r in rows.values() for m in r))

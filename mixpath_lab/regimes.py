@@ -126,16 +126,15 @@ class PrioritizedBoard(Callback):
                  record_every: int | None = None,     # steps between 'board' history records; None: config.log_every
                  seed: int = 0):                      # matching-network init
         if pick not in PICKS: raise MixpathError(f'pick must be one of {PICKS}, got {pick!r}')
-        if not (callable(cost) or cost
-                in ('flops',
-                    'params')): raise MixpathError("cost must be 'flops', 'params' or a callable Arch -> float, "
-                                                   f"got {cost!r}")
-        bad = [n for n,
-               ok in [('slice', slice >= 1), ('meta_every', meta_every >= 0), ('meta_lr', meta_lr > 0),
-                      ('hidden', hidden >= 0),
-                               ('warmup_epochs', warmup_epochs is None or warmup_epochs >= 0),
-                      ('warmup_steps', warmup_steps is None or warmup_steps >= 0),
-                               ('record_every', record_every is None or record_every >= 1)] if not ok]
+        if not (callable(cost) or cost in ('flops', 'params')): raise MixpathError("cost must be 'flops', 'params' or "
+                                                                                   "a callable Arch -> float, "
+                                                                                   f"got {cost!r}")
+        bad = [n
+               for n, ok in [('slice', slice >= 1), ('meta_every', meta_every >= 0), ('meta_lr', meta_lr > 0),
+                             ('hidden', hidden >= 0),
+                             ('warmup_epochs', warmup_epochs is None or warmup_epochs >= 0),
+                             ('warmup_steps', warmup_steps is None or warmup_steps >= 0),
+                             ('record_every', record_every is None or record_every >= 1)] if not ok]
         if bad: raise MixpathError(f'PrioritizedBoard: bad {bad[0]} (slice, record_every >= 1; meta_every, hidden, '
                                    'warm-ups >= 0; meta_lr > 0)')
         self.board = Board(k, margin, unique)
@@ -281,8 +280,8 @@ def _record(self: PrioritizedBoard):
     rec = {'kind': 'board', 'step': t.step, 'epoch': t.epoch, 'archs': [e.arch for e in es],
            'accs': [e.acc for e in es],
            'flops': [e.flops for e in es], 'steps': [e.step for e in es], 'teacher': self.teacher, 'rho': self.rho,
-           'kd': self.kd, 'kd_mean': s['kd'] / s['n'] if s['n'] else None, 'rho_mean': s['rho'] / s['n']
-           if s['n'] else None,
+           'kd': self.kd, 'kd_mean': s['kd'] / s['n'] if s['n'] else None,
+           'rho_mean': s['rho'] / s['n'] if s['n'] else None,
            'n_meta': self.n_meta}
     t.history.append(rec)
     if t.run_dir is not None and t.rank == 0: t.run_dir.log(rec)
@@ -449,8 +448,8 @@ def after_loss(self: CrossPathConsistency):
 def update_teacher(self: CrossPathConsistency) -> int:
     "EMA step on the parameters that have a gradient now (the ones the sampled paths used); their count."
     if self.ema is None: return 0
-    pairs = [(e, p.detach()) for p, e in zip(self.trainer.model.parameters(), self.ema.parameters()) if p.grad
-             is not None]
+    pairs = [(e, p.detach()) for p, e in zip(self.trainer.model.parameters(), self.ema.parameters())
+             if p.grad is not None]
     if pairs:
         with torch.no_grad(): torch._foreach_lerp_(*map(list, zip(*pairs)), 1 - self.momentum)
     return len(pairs)

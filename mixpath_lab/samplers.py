@@ -25,8 +25,8 @@ class Sampler:
     name: str = ''
     def __init__(self, space: Space, # the search space
                  rng: np.random.Generator | int): # a generator or seed; the sampler keeps using it
-        if not isinstance(space,
-                          Space): raise MixpathError(f'{self.name}: expected a Space, got {type(space).__name__}')
+        if not isinstance(space, Space): raise MixpathError(f'{self.name}: expected a Space, '
+                                                            f'got {type(space).__name__}')
         self.space, self.rng = space, as_rng(rng)
         self.reset_counts()
     def reset_counts(self):
@@ -178,8 +178,8 @@ class UniformSetsSampler(IndependentSampler):
     def __init__(self, space: Space, rng: np.random.Generator | int):
         # _cum[i][j]: number of path sets of layer i with fewer than min_paths + j + 1 paths
         super().__init__(space, rng)
-        self._cum = [list(itertools.accumulate(math.comb(p.n, j) for j in range(p.min_paths, p.m
-                                                                                + 1))) for p in space.points]
+        self._cum = [list(itertools.accumulate(math.comb(p.n, j) for j in range(p.min_paths, p.m + 1)))
+                     for p in space.points]
     def _choice(self, i):
         p, cum = self.space.points[i], self._cum[i]
         s = int(self.rng.integers(len(p.variants) * cum[-1]))   # one draw: an option index, uniform
@@ -245,8 +245,8 @@ class FlopsBinnedSampler(Sampler):
             raise MixpathError(f'flops_binned: proposal must be one of '
                                f'{", ".join(k for k, v in SAMPLERS.items() if issubclass(v, IndependentSampler))}, '
                                f'got {proposal!r}')
-        self.cost_fn, self.edges, self.n_bins, self.max_tries = cost_fn, np.linspace(lo, hi, n_bins
-                                                                                     + 1), n_bins, max_tries
+        self.cost_fn, self.edges, self.n_bins, self.max_tries = (cost_fn, np.linspace(lo, hi, n_bins + 1), n_bins,
+                                                                 max_tries)
         self.proposal = SAMPLERS[proposal](space, self.rng)   # same generator object
         self.bin_counts, self.tries = [0] * n_bins, 0
 
@@ -285,8 +285,8 @@ def _draw_pair(self: FlopsBinnedSampler) -> tuple[Arch, Arch]:
 @patch
 def _extra_state(self: FlopsBinnedSampler): return dict(bin_counts=list(self.bin_counts), tries=self.tries)
 @patch
-def _load_extra_state(self: FlopsBinnedSampler,
-                      d): self.bin_counts, self.tries = list(map(int, d['bin_counts'])), int(d['tries'])
+def _load_extra_state(self: FlopsBinnedSampler, d):
+    self.bin_counts, self.tries = list(map(int, d['bin_counts'])), int(d['tries'])
 
 # %% ../nbs/09_samplers.ipynb #d5a9ac6d
 class ListSampler(Sampler):

@@ -88,8 +88,8 @@ def config_diff(old: Any, new: Any, prefix: str = '') -> list[tuple[str, Any, An
     old, new = json.loads(json.dumps(to_jsonable(old))), json.loads(json.dumps(to_jsonable(new)))
     if not (isinstance(old, dict) and isinstance(new, dict)): return [] if old == new else [(prefix, old, new)]
     return [d for k in [*old, *(k for k in new if k not in old)]
-            for d in config_diff(old.get(k, '<missing>'), new.get(k, '<missing>'), f'{prefix}{k}' if not prefix
-                                 else f'{prefix}.{k}')]
+            for d in config_diff(old.get(k, '<missing>'), new.get(k, '<missing>'),
+                                 f'{prefix}{k}' if not prefix else f'{prefix}.{k}')]
 
 def describe_diff(diff: list[tuple[str, Any, Any]], n: int = 3) -> str:
     "`'n_train=8000 there, 4000 now; ...'` for the first `n` differences."
@@ -135,9 +135,8 @@ class Search:
                  fresh: bool = False,  # move an existing run_dir aside (to <dir>.old-<time>) and start over
                  # what the evaluator depends on (e.g. the supernet's run), kept in the config
                  meta: dict | None = None):
-        if not isinstance(space,
-                          Space): raise MixpathError('space must be a mixpath_lab.spaces.Space, '
-                                                     f'got {type(space).__name__}')
+        if not isinstance(space, Space): raise MixpathError('space must be a mixpath_lab.spaces.Space, '
+                                                            f'got {type(space).__name__}')
         if not callable(evaluate): raise MixpathError('evaluate must be a callable Arch -> accuracy, e.g. '
                                                       'Evaluator(...).accuracy or NB201Oracle(...)')
         if cost_limit is not None and cost is None: raise MixpathError('cost_limit needs a cost callable (e.g. '
@@ -208,8 +207,8 @@ def cost_range(self: Search) -> tuple[float, float]:
     # NB201: every edge of a cell costs the same: one edge tells all
     alike = getattr(self.space, 'same_cost_points', False)
     deltas = [[cost(base[:i] + [v] + base[i + 1:]) - c0 if v else 0.0 for v in range(n)]
-              for i,
-              n in enumerate(self.codec.n_options[:1] if alike else self.codec.n_options)] * (len(base) if alike else 1)
+              for i, n in enumerate(self.codec.n_options[:1] if alike
+                                    else self.codec.n_options)] * (len(base) if alike else 1)
     lo, hi = ([int(pick(d)) for d in deltas] for pick in (np.argmin, np.argmax))
     return cost(lo), cost(hi)
 
@@ -359,8 +358,7 @@ def write_pareto(self: Search, folder: str | Path) -> tuple[Path, Path]:
     folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
     j = write_json(folder/'pareto.json',
                    {'config': self.config(), 'generation': self.generation, 'n_evals': self.n_evals,
-                                          'best': self.best(), 'hv': self.hypervolume(), 'hv_ref': self.hv_ref,
-                    'pareto': self.pareto()})
+                    'best': self.best(), 'hv': self.hypervolume(), 'hv_ref': self.hv_ref, 'pareto': self.pareto()})
     h = folder/'pareto.html'; pio.write_html(self.pareto_figure(), h, include_plotlyjs=plotly_js(h), full_html=True)
     return j, h
 
@@ -449,8 +447,8 @@ class ArchCrossover(Crossover):
 
 class ArchMutation(Mutation):
     "Resample each gene with probability `p` among its choice point's options."
-    def __init__(self, n_options: np.ndarray,
-                 p: float): super().__init__(); self.n_options, self.p = np.asarray(n_options), p
+    def __init__(self, n_options: np.ndarray, p: float):
+        super().__init__(); self.n_options, self.p = np.asarray(n_options), p
     def _do(self, problem, X, *args, random_state=None, **kwargs):
         return np.stack([mutate(x, self.n_options, self.p, random_state) for x in X.astype(np.int64)]) if len(X) else X
 

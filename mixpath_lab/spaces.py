@@ -157,8 +157,8 @@ class LayerSpec(ChoicePoint):
         if self.c_in < 1 or self.c_out < 1 or self.stride not in (1, 2):
             raise MixpathError(f'{self.name}: need c_in, c_out >= 1 and stride 1 or 2, '
                                f'got {self.c_in}, {self.c_out}, {self.stride}')
-        if self.kind not in ('mixed',
-                             'mixpath_ib'): raise MixpathError(f'{self.name}: unknown layer kind {self.kind!r}')
+        if self.kind not in ('mixed', 'mixpath_ib'): raise MixpathError(f'{self.name}: unknown layer '
+                                                                        f'kind {self.kind!r}')
 
 class LayerwiseSpace(Space):
     "A stem, a chain of searchable `LayerSpec`s and a classifier head."
@@ -192,8 +192,8 @@ def mixpath_s1(m: int = 2, n_classes: int = 10) -> LayerwiseSpace:
     "MixPath's CIFAR-10 search space S1 with at most `m` active depthwise kernels per layer."
     if m not in (1, 2, 3, 4): raise MixpathError(f'S1 has 4 kernels per layer, so m must be 1..4, got {m}')
     layers = [LayerSpec(f'layer{i}', ('dw3', 'dw5', 'dw7', 'dw9'), m=m, variants=('e3', 'e6'), c_in=S1_WIDTHS[i],
-                        c_out=S1_WIDTHS[i + 1], stride=2 if i in S1_STRIDE2 else 1,
-                        kind='mixpath_ib') for i in range(12)]
+                        c_out=S1_WIDTHS[i + 1], stride=2 if i in S1_STRIDE2 else 1, kind='mixpath_ib')
+              for i in range(12)]
     return LayerwiseSpace(f'mixpath_s1_m{m}', layers, stem_width=32, head_width=1280, n_classes=n_classes)
 
 # %% ../nbs/04_spaces.ipynb #c938cd91
@@ -213,8 +213,8 @@ class NB201Space(Space):
     def config(self) -> dict: return {'name': self.name, 'C': self.C, 'N': self.N, 'n_classes': self.n_classes}
     def encode(self, arch) -> str:
         arch = self.validate(arch); ops = [NB201_OPS[c.paths[0]] for c in arch]
-        return '|' + '|+|'.join('|'.join(f'{ops[e]}~{i}' for e, (i, t) in enumerate(NB201_EDGES) if t
-                                         == j) for j in (1, 2, 3)) + '|'
+        return '|' + '|+|'.join('|'.join(f'{ops[e]}~{i}' for e, (i, t) in enumerate(NB201_EDGES) if t == j)
+                                for j in (1, 2, 3)) + '|'
     def decode(self, s: str) -> Arch:
         if not isinstance(s, str): raise MixpathError(f'nb201: expected an arch string, got {type(s).__name__}')
         nodes = s.strip().strip('|').split('|+|')

@@ -133,8 +133,8 @@ class SearchLayer(nn.Module):
         if spec.min_paths < 1: raise MixpathError(f'{spec.name}: layer-wise supernets need min_paths >= 1 (a layer '
                                                   'needs an output)')
         self.name = spec.name
-        if spec.kind == 'mixpath_ib': self.variants = nn.ModuleList(IBVariant(spec, _expansion(spec, v),
-                                                                              norm) for v in spec.variants)
+        if spec.kind == 'mixpath_ib': self.variants = nn.ModuleList(IBVariant(spec, _expansion(spec, v), norm)
+                                                                    for v in spec.variants)
         else: self.variants = nn.ModuleList(MixedVariant(spec, norm) for _ in spec.variants)
         self.residual = spec.kind == 'mixpath_ib' and spec.stride == 1 and spec.c_in == spec.c_out
     def forward(self, x: torch.Tensor, choice: Choice) -> torch.Tensor:

@@ -87,8 +87,8 @@ class TrainConfig:
             ('grad_clip', self.grad_clip, self.grad_clip is None or self.grad_clip > 0),
             ('label_smoothing', self.label_smoothing, 0 <= self.label_smoothing < 1),
             ('ckpt_every', self.ckpt_every, self.ckpt_every >= 1), ('log_every', self.log_every, self.log_every >= 1),
-            ('steps_per_epoch', self.steps_per_epoch, self.steps_per_epoch is None or self.steps_per_epoch
-             >= 1)] if not why]
+            ('steps_per_epoch', self.steps_per_epoch,
+             self.steps_per_epoch is None or self.steps_per_epoch >= 1)] if not why]
         if bad: raise MixpathError(f'TrainConfig: bad {bad[0][0]}={bad[0][1]!r} (epochs, batch sizes, intervals >= 1; '
                                    '0 <= lr_min <= lr; 0 <= momentum < 1, nesterov needs momentum > 0; grad_clip None '
                                    'or > 0)')
@@ -170,8 +170,8 @@ def dist_info() -> tuple[int, int]:
 
 def init_distributed(backend: str | None = None) -> tuple[int, int]:
     "Join the process group `torchrun` set up in the environment (gloo on CPU, nccl on GPU); (rank, world_size)."
-    if int(os.environ.get('WORLD_SIZE', '1')) <= 1 or (dist.is_available()
-                                                       and dist.is_initialized()): return dist_info()
+    if int(os.environ.get('WORLD_SIZE', '1')) <= 1 or (dist.is_available() and dist.is_initialized()):
+        return dist_info()
     if not dist.is_available(): raise MixpathError('torch.distributed is not available in this torch build; run a '
                                                    'single process')
     backend = backend or ('nccl' if torch.cuda.is_available() else 'gloo')
@@ -303,9 +303,8 @@ class Trainer:
 def add_cbs(self: Trainer, cbs: Sequence[Callback]):
     "Attach callbacks (each sees this trainer as `.trainer`); keeps them sorted by `order`."
     for cb in cbs:
-        if not isinstance(cb,
-                          Callback): raise MixpathError(f'{cb!r} is not a Callback; subclass '
-                                                        'mixpath_lab.train.Callback')
+        if not isinstance(cb, Callback): raise MixpathError(f'{cb!r} is not a Callback; subclass '
+                                                            'mixpath_lab.train.Callback')
         cb.trainer = self; self.cbs.append(cb)
     self.cbs.sort(key=lambda cb: cb.order)   # stable: equal orders keep their given order
 
@@ -513,8 +512,8 @@ class Metrics(Callback):
     def before_epoch(self): self.window, self.epoch_sums = self._zero(), self._zero()
     def after_step(self):
         n = len(self.yb)
-        correct = (self.preds.argmax(-1)
-                   == self.yb).sum() if torch.is_tensor(self.preds) and self.preds.ndim == 2 else 0
+        correct = ((self.preds.argmax(-1) == self.yb).sum() if torch.is_tensor(self.preds) and self.preds.ndim == 2
+                   else 0)
         for s in (self.window, self.epoch_sums):
             s['loss'] += self.loss_value * n; s['correct'] += correct; s['n'] += n
     def compute(self, which: str = 'window', reset: bool = True) -> dict:
@@ -629,8 +628,8 @@ def load_checkpoint(self: Trainer, path: str | Path):
     self.start_epoch, self.step, self.elapsed = ck['epoch'], ck['step'], ck['elapsed']
     self.history = json.loads(ck['history'])
     for cb in self.cbs:
-        if cb.name in ck['callbacks'] and callable(getattr(cb, 'load_state_dict',
-                                                           None)): cb.load_state_dict(ck['callbacks'][cb.name])
+        if cb.name in ck['callbacks'] and callable(getattr(cb, 'load_state_dict', None)):
+            cb.load_state_dict(ck['callbacks'][cb.name])
     if self.run_dir is not None and self.rank == 0: self._sync_history(path)
     return self
 
