@@ -65,6 +65,11 @@ def test_wrap_tool_keeps_ast_and_is_idempotent():
     assert w.ast_of(out) == w.ast_of(src) and w.wrap_cell(out) == (out, [])
     assert '    # a comment that does not fit\n    if a: return g(arg0' in out and '%time x = 1' in out
 
+def test_wrap_tool_masks_only_magics():
+    w = _wrap_tool()
+    code = 'x = (a\n     != b)\ny = (c\n     % d)\n'   # continued operators, not magics
+    assert w.mask('%time f()\n!ls\n' + code) == '#%time f()\n#!ls\n' + code and w.ast_of(code) is not None
+
 def test_wrap_tool_reports_what_it_cannot_wrap(tmp_path):
     w = _wrap_tool()
     src = 'x = ' + ' + '.join(['1'] * 60) + '\n'
