@@ -60,7 +60,7 @@ def _show(res: dict):
     print(f"\nwall time {s['seconds']:.0f} s; written to {s['run_dir']} (report.html, rank_*.json, cells.csv, train_*/)")
 
 # %% ../nbs/18_cli.ipynb #80ec893a
-QUICKSTART = dict(epochs=40, n_archs=100, n_recal_batches=2, threads=2)
+QUICKSTART = dict(epochs=40, n_archs=100, n_recal_batches=2, threads=2, sampler='nb201_iso', inherited=True)
 PAPER = dict(epochs=100, n_archs=200, n_recal_batches=4, norms=('sbn', 'bn', 'none'), inherited=True, threads=2)
 
 # %% ../nbs/18_cli.ipynb #59a9e59a

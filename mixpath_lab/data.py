@@ -81,14 +81,16 @@ def load_cifar10(root: str | Path | None = None, # folder with the data; None: t
 
 # %% ../nbs/01_data.ipynb #7f798f2b
 def split_indices(n: int, # number of images to split
-                  sizes: Mapping[str, int | float | None] | Sequence[int | float], # counts, fractions or None (the rest)
+                  # counts, fractions or None (the rest)
+                  sizes: Mapping[str, int | float | None] | Sequence[int | float],
                   seed: int | np.random.Generator, # seed or generator of the permutation
                  ) -> dict[str, np.ndarray]:
     "Disjoint sorted index arrays, one per named part, from a seeded permutation of `range(n)`."
     if not isinstance(sizes, Mapping): sizes = dict(zip(('train', 'recal', 'val'), sizes, strict=True))
     if sum(v is None for v in sizes.values()) > 1: raise MixpathError('at most one part may be None (the rest)')
     counts = {k: (None if v is None else int(v * n) if isinstance(v, float) else int(v)) for k, v in sizes.items()}
-    if any(c is not None and c < 0 for c in counts.values()): raise MixpathError(f'negative split size in {dict(sizes)}')
+    if any(c is not None and c < 0 for c in counts.values()): raise MixpathError('negative split size '
+                                                                                 f'in {dict(sizes)}')
     if all(isinstance(v, float) for v in sizes.values()) and math.isclose(sum(sizes.values()), 1.0):
         first = next(iter(counts)); counts[first] += n - sum(counts.values())  # fractions summing to 1 cover all
     fixed = sum(c for c in counts.values() if c is not None)
@@ -113,35 +115,45 @@ class Batches:
                  mean: Sequence[float] = CIFAR10_MEAN, std: Sequence[float] = CIFAR10_STD,
                  device: str | torch.device = 'cpu'): # where the images live and batches are made
         if not (isinstance(x, torch.Tensor) and x.dtype == torch.uint8 and x.ndim == 4):
-            raise MixpathError(f'x must be a uint8 tensor (N, C, H, W), got {getattr(x, "dtype", type(x))} {tuple(getattr(x, "shape", ()))}')
+            raise MixpathError('x must be a uint8 tensor (N, C, H, W), '
+                               f'got {getattr(x, "dtype", type(x))} {tuple(getattr(x, "shape", ()))}')
         if len(y) != len(x): raise MixpathError(f'{len(x)} images but {len(y)} labels')
-        if not 0 <= rank < world_size: raise MixpathError(f'need 0 <= rank < world_size, got rank={rank}, world_size={world_size}')
-        if batch_size < 1 or batch_size % world_size: raise MixpathError(f'batch_size={batch_size} must be positive and divisible by world_size={world_size}')
-        if drop_last and batch_size > len(x): raise MixpathError(f'batch_size={batch_size} > {len(x)} images with drop_last=True gives no batches')
-        self.batch_size, self.seed, self.shuffle, self.augment, self.cutout, self.pad = batch_size, int(seed), shuffle, augment, cutout, pad
+        if not 0 <= rank < world_size: raise MixpathError(f'need 0 <= rank < world_size, got rank={rank}, '
+                                                          f'world_size={world_size}')
+        if batch_size < 1 or batch_size % world_size: raise MixpathError(f'batch_size={batch_size} must be positive '
+                                                                         f'and divisible by world_size={world_size}')
+        if drop_last and batch_size > len(x): raise MixpathError(f'batch_size={batch_size} > {len(x)} images with '
+                                                                 'drop_last=True gives no batches')
+        self.batch_size, self.seed, self.shuffle = batch_size, int(seed), shuffle
+        self.augment, self.cutout, self.pad = augment, cutout, pad
         self.drop_last, self.rank, self.world_size, self.device = drop_last, rank, world_size, torch.device(device)
         x, self.y = downsample(x, size).to(self.device), torch.as_tensor(y, dtype=torch.int64).to(self.device)
         self._xp = F.pad(x, (pad,) * 4).contiguous() if augment else None  # padded once, for the fused crop
         self.x = self._xp[..., pad:pad + x.shape[-2], pad:pad + x.shape[-1]] if augment else x.contiguous()
         std = torch.tensor(std, dtype=torch.float32, device=self.device).view(1, -1, 1, 1)
-        self._scale, self._shift = 1 / (255 * std), -torch.tensor(mean, dtype=torch.float32, device=self.device).view(1, -1, 1, 1) / std
+        self._scale, self._shift = 1 / (255 * std), -torch.tensor(mean, dtype=torch.float32,
+                                                                  device=self.device).view(1, -1, 1, 1) / std
         self.epoch, self._start = 0, 0
 
-    def __len__(self) -> int: return len(self.x) // self.batch_size if self.drop_last else math.ceil(len(self.x) / self.batch_size)
+    def __len__(self) -> int:
+        return len(self.x) // self.batch_size if self.drop_last else math.ceil(len(self.x) / self.batch_size)
     def set_epoch(self, epoch: int, start: int = 0):
         "Make the next iteration epoch `epoch`, starting at its batch `start`."
         self.epoch, self._start = int(epoch), int(start)
     def order(self, epoch: int) -> np.ndarray:
         "The image order of `epoch`: a pure function of (seed, epoch)."
-        return np.random.default_rng([self.seed, epoch]).permutation(len(self.x)) if self.shuffle else np.arange(len(self.x))
+        if not self.shuffle: return np.arange(len(self.x))
+        return np.random.default_rng([self.seed, epoch]).permutation(len(self.x))
 
 # %% ../nbs/01_data.ipynb #0ac2253c
 def downsample(x: torch.Tensor, size: int | None) -> torch.Tensor:
     "uint8 images resized to size x size by area averaging (unchanged when `size` is None or already that)."
     if size is None or tuple(x.shape[-2:]) == (size, size): return x
-    if not 1 <= size <= min(x.shape[-2:]): raise MixpathError(f'size must be in 1..{min(x.shape[-2:])} (downsampling only), got {size}')
+    if not 1 <= size <= min(x.shape[-2:]): raise MixpathError(f'size must be in 1..{min(x.shape[-2:])} (downsampling '
+                                                              f'only), got {size}')
     out = torch.empty(x.shape[0], x.shape[1], size, size, dtype=torch.uint8, device=x.device)
-    for i in range(0, len(x), 4096): out[i:i + 4096] = F.interpolate(x[i:i + 4096].float(), size=(size, size), mode='area').round_()
+    for i in range(0, len(x), 4096): out[i:i + 4096] = F.interpolate(x[i:i + 4096].float(), size=(size, size),
+                                                                     mode='area').round_()
     return out
 
 # %% ../nbs/01_data.ipynb #e7163603
@@ -153,13 +165,16 @@ def crop_flip_index(idx: torch.Tensor, # (B,) image numbers in the padded tensor
     o = torch.from_numpy(rng.integers(0, 2 * pad + 1, (2, B))).to(dev)
     f = torch.from_numpy(rng.random(B) < 0.5).to(dev) & flip
     h, w = torch.arange(H, device=dev), torch.arange(W, device=dev)
-    pix = (o[0][:, None] + h)[:, :, None] * (W + 2 * pad) + (torch.where(f[:, None], W - 1 - w, w) + o[1][:, None])[:, None, :]
-    return ((idx[:, None] * C + torch.arange(C, device=dev)) * ((H + 2 * pad) * (W + 2 * pad)))[:, :, None, None] + pix[:, None]
+    pix = (o[0][:, None] + h)[:, :, None] * (W + 2 * pad) + (torch.where(f[:, None], W - 1 - w, w)
+                                                             + o[1][:, None])[:, None, :]
+    return ((idx[:, None] * C + torch.arange(C, device=dev))
+            * ((H + 2 * pad) * (W + 2 * pad)))[:, :, None, None] + pix[:, None]
 
 def cutout_mask(n: int, shape: Sequence[int], length: int, rng: np.random.Generator) -> torch.Tensor:
     "(n, 1, H, W) bool: one `length` x `length` square per image, centre uniform, clipped at the border."
     (H, W), (cy, cx) = shape[-2:], rng.integers(0, shape[-2:], (n, 2)).T
-    inside = lambda c, L: (np.arange(L) >= (c - length // 2)[:, None]) & (np.arange(L) < (c + length - length // 2)[:, None])
+    inside = lambda c, L: (np.arange(L) >= (c - length // 2)[:, None]) & (np.arange(L)
+                                                                          < (c + length - length // 2)[:, None])
     return torch.from_numpy(inside(cy, H)[:, None, :, None] & inside(cx, W)[:, None, None, :])
 
 # %% ../nbs/01_data.ipynb #0d43148d
@@ -186,7 +201,8 @@ def _make(self: Batches, idx: np.ndarray, rng: np.random.Generator | None) -> tu
         g = crop_flip_index(it, self.x.shape[1:], self.pad, rng)[sl]
         xb = self._xp.view(-1).index_select(0, g.reshape(-1)).view(g.shape)
     xb = torch.addcmul(self._shift, xb.float(), self._scale)
-    if rng is not None and self.cutout > 0: xb.mul_(~cutout_mask(len(idx), xb.shape, self.cutout, rng)[sl].to(self.device))
+    if rng is not None and self.cutout > 0:
+        xb.mul_(~cutout_mask(len(idx), xb.shape, self.cutout, rng)[sl].to(self.device))
     return xb, self.y[it[sl]]
 
 @patch
@@ -200,11 +216,13 @@ def __iter__(self: Batches) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
 
 # %% ../nbs/01_data.ipynb #af65a9d2
 def cifar10_splits(root: str | Path | None = None, # as in `load_cifar10`
-                   sizes: Mapping[str, int | float | None] | Sequence[int | float] = (0.8, 0.1, 0.1), # as in `split_indices`
+                   # as in `split_indices`
+                   sizes: Mapping[str, int | float | None] | Sequence[int | float] = (0.8, 0.1, 0.1),
                    seed: int = 0, # seed of the split
                   ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     "Seeded disjoint parts of the CIFAR-10 training images, plus 'test'."
     x, y = load_cifar10(root, 'train')
     parts = {k: (x[torch.from_numpy(i)], y[torch.from_numpy(i)]) for k, i in split_indices(len(x), sizes, seed).items()}
-    if 'test' in parts: raise MixpathError("'test' is reserved for the test set; name the parts of the training images otherwise")
+    if 'test' in parts: raise MixpathError("'test' is reserved for the test set; name the parts of the training images "
+                                           "otherwise")
     return {**parts, 'test': load_cifar10(root, 'test')}

@@ -84,7 +84,8 @@ def gap_table(table: pd.DataFrame, # one row per cell: 'truth', 'proxy standalon
               n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
     "Kendall tau [lo, hi] of each ranking vs NAS-Bench-201 and vs the proxy's from-scratch accuracies."
     def tau(p, t):
-        return rank_report(table[p].values, table[t].values, ks=(), n_boot=n_boot, seed=seed, top=None).metrics['kendall']
+        return rank_report(table[p].values, table[t].values, ks=(), n_boot=n_boot, seed=seed,
+                           top=None).metrics['kendall']
     rows = {'proxy standalone': {'vs NAS-Bench-201': tau('proxy standalone', 'truth'),
                                  'vs proxy standalone': (1.0, 1.0, 1.0)}}
     for n in names: rows[n] = {'vs NAS-Bench-201': tau(n, 'truth'), 'vs proxy standalone': tau(n, 'proxy standalone')}
