@@ -28,10 +28,10 @@ log = get_logger('experiment')
 
 # %% auto #0
 __all__ = ['log', 'SPACES', 'split_arm', 'arm_slug', 'RankingConfig', 'ranking_space', 'ranking_benchmark', 'truth_scores',
-           'data_parts', 'make_batches', 'cells_seed', 'ranking_cells', 'data_settings', 'RunSettings',
-           'check_settings', 'train_supernet', 'make_evaluator', 'rank_supernet', 'RankTracker', 'tracking_table',
-           'benchmark_costs', 'cost_model', 'cell_costs', 'run_ranking', 'path_count_magnitudes', 'write_report',
-           'run_report', 'run_config', 'load_supernet', 'cell_mflops', 'run_mflops', 'search_supernet',
+           'recorded_config', 'data_parts', 'make_batches', 'cells_seed', 'ranking_cells', 'data_settings',
+           'RunSettings', 'check_settings', 'train_supernet', 'make_evaluator', 'rank_supernet', 'RankTracker',
+           'tracking_table', 'benchmark_costs', 'cost_model', 'cell_costs', 'run_ranking', 'path_count_magnitudes',
+           'write_report', 'run_report', 'run_config', 'load_supernet', 'cell_mflops', 'run_mflops', 'search_supernet',
            'truth_percentile', 'export_subnet', 'paper_summary', 'paper_markdown', 'write_paper_tables', 'run_paper',
            'combine_papers']
 
@@ -75,8 +75,8 @@ class RankingConfig:
     C: int = 16                      # channels of the first stage of the proxy supernet
     N: int = 1                       # cells per stage of the proxy supernet
     space: str = 'nb201'             # the search space: a name of SPACES (nb201, mixpath_s1, tiny) or 'module:function'
-    space_kwargs: dict | None = None # arguments of the space's function, e.g. {'m': 3} (nb201 takes none: C and N size it)
-    truth: str | None = None         # ground truth: a .csv / .json table of the space's archs; None: NAS-Bench-201 (nb201)
+    space_kwargs: dict | None = None # arguments of the space's function, e.g. {'m': 3} (nb201: none, C and N size it)
+    truth: str | None = None         # ground truth: a .csv / .json table of the space's archs; None: NAS-Bench-201
     size: int = 16                   # image side after downsampling (32: no downsampling)
     data_root: str | None = None     # CIFAR-10 folder; None: the embedded subset in data/
     n_train: int = 8000              # supernet training images
@@ -180,26 +180,31 @@ SPACES = {'nb201': nb201, 'mixpath_s1': mixpath_s1, 'tiny': tiny}   # built-in s
 def _space_function(name: str):
     "The function `'module:function'` names; a one-line error when it is neither that nor a built-in."
     mod, sep, fn = name.partition(':')
-    if not (sep and mod and fn): raise MixpathError(f"RankingConfig.space={name!r} is neither a built-in space "
-                                                    f"({', '.join(SPACES)}) nor 'module:function', e.g. space='myspaces:small'")
+    if not (sep and mod and fn):
+        raise MixpathError(f"RankingConfig.space={name!r} is neither a built-in space ({', '.join(SPACES)}) "
+                           "nor 'module:function', e.g. space='myspaces:small'")
     try: m = importlib.import_module(mod)
-    except Exception as e: raise MixpathError(f'RankingConfig.space={name!r}: cannot import {mod} ({type(e).__name__}: {e}); '
-                                              'put its folder on PYTHONPATH') from None
-    if not callable(f := getattr(m, fn, None)): raise MixpathError(f'RankingConfig.space={name!r}: {mod} has no function {fn}')
+    except Exception as e:
+        raise MixpathError(f'RankingConfig.space={name!r}: cannot import {mod} ({type(e).__name__}: {e}); '
+                           'put its folder on PYTHONPATH') from None
+    if not callable(f := getattr(m, fn, None)):
+        raise MixpathError(f'RankingConfig.space={name!r}: {mod} has no function {fn}')
     return f
 
 # %% ../nbs/16_experiment.ipynb #b331e4f8
 def ranking_space(cfg: RankingConfig) -> Space:
     "The space `cfg.space` names, built with `space_kwargs` (`nb201` with the config's C and N)."
     name, kw = cfg.space, dict(cfg.space_kwargs or {})
-    if name == 'nb201' and kw: raise MixpathError(f'RankingConfig.space_kwargs={kw}: nb201 takes none (C= and N= size it)')
+    if name == 'nb201' and kw:
+        raise MixpathError(f'RankingConfig.space_kwargs={kw}: nb201 takes none (C= and N= size it)')
     if name == 'nb201': return nb201(C=cfg.C, N=cfg.N)
     fn = SPACES.get(name) or _space_function(name)
     try: space = fn(**kw)
-    except Exception as e: raise MixpathError(f'RankingConfig.space={name!r} (space_kwargs={kw}): {type(e).__name__}: {e}') from None
+    except Exception as e:
+        raise MixpathError(f'RankingConfig.space={name!r} (space_kwargs={kw}): {type(e).__name__}: {e}') from None
     if not isinstance(space, (LayerwiseSpace, NB201Space)):
-        raise MixpathError(f'RankingConfig.space={name!r} returned {type(space).__name__}, not a space with a supernet; '
-                           'return a LayerwiseSpace (mixpath_lab.spaces.layerwise) or nb201()')
+        raise MixpathError(f'RankingConfig.space={name!r} returned {type(space).__name__}, not a space with a '
+                           'supernet; return a LayerwiseSpace (mixpath_lab.spaces.layerwise) or nb201()')
     return space
 
 # %% ../nbs/16_experiment.ipynb #f820ac2f
@@ -218,14 +223,28 @@ def ranking_benchmark(cfg: RankingConfig, space: Space | None = None) -> Benchma
     "The run's ground truth: NAS-Bench-201 (`truth=None`), else the `truth` table read for the run's space."
     if cfg.truth is None: return NB201()
     space, f = space or ranking_space(cfg), Path(cfg.truth)
-    if not f.is_file(): raise MixpathError(f'RankingConfig.truth={cfg.truth!r}: no such file; give a table of {space.name} archs')
+    if not f.is_file():
+        raise MixpathError(f'RankingConfig.truth={cfg.truth!r}: no such file; give a table of {space.name} archs')
     return (TableBenchmark.from_json if f.suffix.lower() == '.json' else TableBenchmark.from_csv)(f, space)
 
 def truth_scores(cfg: RankingConfig, bench: Benchmark) -> pd.Series:
-    "Ground truth of every arch of `bench`, by arch string: the configured NAS-Bench-201 column, or the table's accuracy."
+    "Ground truth of every arch of `bench`, by arch string: the configured NAS-Bench-201 column, or the table's."
     if isinstance(bench, NB201):
-        return pd.Series(bench.table[nb201_column(cfg.dataset, cfg.truth_epochs)].to_numpy(), index=bench.table['arch_str'])
+        col = bench.table[nb201_column(cfg.dataset, cfg.truth_epochs)]
+        return pd.Series(col.to_numpy(), index=bench.table['arch_str'])
     return bench.table['accuracy']
+
+# %% ../nbs/16_experiment.ipynb #8bb96ba0
+_ADDED = {'space': 'nb201', 'space_kwargs': None, 'truth': None}   # fields newer than some run directories
+
+def recorded_config(d: dict) -> dict:
+    "A ranking config read from a run directory, with fields it predates filled in with what it ran."
+    return {**d, **{k: v for k, v in _ADDED.items() if k not in d}} if 'n_archs' in d else d
+
+def _upgrade_record(f: Path):
+    "Add the fields an older ranking `config.json` predates (their defaults: what it ran); nothing else changes."
+    if f.is_file() and (d := json.loads(f.read_text())) != (new := recorded_config(d)):
+        write_json(f, new); log.info('%s: recorded %s (the defaults it ran under)', f, sorted(set(new) - set(d)))
 
 # %% ../nbs/16_experiment.ipynb #4f722944
 def data_parts(cfg: RankingConfig) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
@@ -249,8 +268,8 @@ def ranking_cells(cfg: RankingConfig, bench: Benchmark) -> list[str]:
     "The archs to rank: `n_archs` of the benchmark, distinct up to its `canonical` key, seeded by `cells_seed`."
     try: return bench.sample(np.random.default_rng(cells_seed(cfg)), cfg.n_archs, unique=True)
     except MixpathError: n = len(set(map(bench.canonical, bench.archs)))
-    raise MixpathError(f'RankingConfig.n_archs={cfg.n_archs}, but {bench.name} holds {n} distinct archs (up to isomorphism); '
-                       f'set n_archs <= {n}, or add archs to the ground truth')
+    raise MixpathError(f'RankingConfig.n_archs={cfg.n_archs}, but {bench.name} holds {n} distinct archs (up to '
+                       f'isomorphism); set n_archs <= {n}, or add archs to the ground truth')
 
 # %% ../nbs/16_experiment.ipynb #fe147cce
 def data_settings(cfg: RankingConfig, arm: str) -> dict:
@@ -284,7 +303,7 @@ def check_settings(run_dir: str | Path, settings: dict, train: dict | None = Non
 # %% ../nbs/16_experiment.ipynb #4555fe17
 def train_supernet(cfg: RankingConfig, arm: str, batches: Batches, run_dir: Path, progress: bool = True,
                    callbacks: Sequence = ()) -> tuple[Supernet, Trainer]:
-    "Train the proxy supernet of `arm` (a norm, optionally +regime) on the run's space; resumes from a checkpoint in `run_dir`."
+    "Train the proxy supernet of `arm` (a norm, optionally +regime) on the run's space; resumes from `run_dir`."
     from mixpath_lab.regimes import make_regime
     from mixpath_lab.search import FRESH_HINT
     from mixpath_lab.fewshot import FewShot, train_split
@@ -373,7 +392,7 @@ def benchmark_costs() -> CostModel:
     return CostModel(Supernet(nb201(C=16, N=5), norm='none'), input_size=(1, 3, 32, 32))
 
 def cost_model(cfg: RankingConfig, space: Space | None = None) -> CostModel:
-    "The run's costs: NAS-Bench-201's own network for `nb201`, else the space's norm-free subnets at the run's image size."
+    "The run's costs: NAS-Bench-201's own network for `nb201`, else the space's norm-free subnets at the run's size."
     if cfg.space == 'nb201': return benchmark_costs()
     with torch.random.fork_rng(devices=[]): sup = Supernet(space or ranking_space(cfg), norm='none')
     return CostModel(sup, input_size=(1, 3, cfg.size, cfg.size))
@@ -386,13 +405,14 @@ def cell_costs(cells: Sequence[str], costs: CostModel | None = None) -> pd.DataF
 @locks_run_dir   # one process at a time in a run directory
 def run_ranking(cfg: RankingConfig, run_dir: str | Path, progress: bool = True, train_callbacks: Sequence = (),
                 track: Sequence[int] = (), fresh: bool = False) -> dict:
-    "Train one supernet per norm, rank the same cells with each against the ground truth; write everything to `run_dir`."
+    "Train one supernet per norm, rank the same cells with each against the ground truth; write all to `run_dir`."
     if bad := [e for e in track if not 1 <= int(e) <= cfg.epochs]:
         raise MixpathError(f'track epochs must lie in 1..{cfg.epochs} (the run\'s epochs), got {bad}')
     from mixpath_lab.search import open_run_dir
     if cfg.threads: torch.set_num_threads(cfg.threads)
     space = ranking_space(cfg); bench = ranking_benchmark(cfg, space)   # read and checked before anything is written
     cells, truth = ranking_cells(cfg, bench), truth_scores(cfg, bench)
+    if not fresh: _upgrade_record(Path(run_dir)/'config.json')   # a run recorded before space and truth existed
     if not fresh and not (Path(run_dir)/'config.json').exists():   # an unrecorded directory: its supernets must fit first
         for norm in cfg.norms:
             check_settings(Path(run_dir)/f'train_{arm_slug(norm)}', data_settings(cfg, norm), cfg.train_config().to_dict())
@@ -492,7 +512,8 @@ def write_report(res: dict, path: str | Path, magnitudes: pd.DataFrame | None = 
         from mixpath_lab.dash import export_figures   # presentation only: training and evaluation never import dash
         export_figures(figs, figures_dir)
     s = res['summary']
-    head = (f"<h1>mixpath_lab ranking report</h1><p>{s['n_cells']} {_ranked(s)}, run directory <code>{s['run_dir']}</code>, "
+    head = (f"<h1>mixpath_lab ranking report</h1><p>{s['n_cells']} {_ranked(s)}, "
+            f"run directory <code>{s['run_dir']}</code>, "
             f"{s['seconds']:.0f} s.</p>" + ''.join(f'<p><b>{v}</b></p>' for v in s.get('verdict', ()))
             + res['comparison'].to_html() + _gaps_html(res))
     js = plotly_js(path)   # the run's one plotly.min.js (the figures in figures_dir use it too)
@@ -506,7 +527,9 @@ def _truth_label(summary: dict) -> str:
     return 'NAS-Bench-201 accuracy (%)' if b == 'NAS-Bench-201' else f'{b} accuracy'
 
 def _ranked(summary: dict) -> str:
-    b = summary.get('benchmark', 'NAS-Bench-201'); return 'NAS-Bench-201 cells' if b == 'NAS-Bench-201' else f'archs of {b}'
+    "What the report ranked: NAS-Bench-201 cells, or the archs of a truth table."
+    b = summary.get('benchmark', 'NAS-Bench-201')
+    return 'NAS-Bench-201 cells' if b == 'NAS-Bench-201' else f'archs of {b}'
 
 def _gaps_html(res: dict) -> str:
     if res.get('gaps') is None: return ''
@@ -570,7 +593,8 @@ def search_supernet(run_dir: str | Path, out: str | Path, norm: str = 'sbn', met
     b = make_batches(cfg)
     ev = make_evaluator(net, b, cfg.n_recal_batches, cfg.precision)
     with RunLock(out):   # one search process at a time in `out`
-        s = methods[method](net.space, ev.accuracy, run_mflops(cfg, net.space), cost_limit=mflops_limit, pop_size=pop_size,
+        s = methods[method](net.space, ev.accuracy, run_mflops(cfg, net.space), cost_limit=mflops_limit,
+                            pop_size=pop_size,
                             budget=budget, seed=seed, run_dir=out, callbacks=callbacks, progress=progress, fresh=fresh,
                             meta={'supernet': {'norm': norm, **cfg.to_dict()}})
         s.run(generations); s.write_pareto(out)
@@ -578,7 +602,7 @@ def search_supernet(run_dir: str | Path, out: str | Path, norm: str = 'sbn', met
 
 def truth_percentile(arch, dataset: str = 'cifar10', epochs: int = 200,
                      run_dir: str | Path | None = None) -> tuple[float, float]:
-    "Ground truth of `arch` and its percentile among all archs of NAS-Bench-201, or of the truth of the run in `run_dir`."
+    "Ground truth of `arch` and its percentile among all archs of NAS-Bench-201, or of the truth of `run_dir`'s run."
     cfg = RankingConfig(dataset=dataset, truth_epochs=epochs) if run_dir is None else run_config(run_dir)
     col = truth_scores(cfg, b := ranking_benchmark(cfg))
     acc = b.query(arch, cfg.dataset, cfg.truth_epochs) if isinstance(b, NB201) else b.accuracy(arch)
@@ -618,7 +642,8 @@ def write_paper_tables(runs: pd.DataFrame, out: str | Path) -> pd.DataFrame:
 def _paper_seed(cfg: RankingConfig, seed: int, out: str, progress: bool = True, run: bool = True) -> list[dict] | None:
     "One seed of `run_paper` as an idempotent task: its rows (metrics with CIs per ranking); a finished seed is read, not rerun."
     c, d = RankingConfig(**{**cfg.to_dict(), 'seed': int(seed)}), Path(out)/f'seed{seed}'
-    done = (d/'summary.json').exists() and json.loads((d/'config.json').read_text()) == {'experiment': 'ranking', **c.to_dict()}
+    done = (d/'summary.json').exists() and \
+        recorded_config(json.loads((d/'config.json').read_text())) == {'experiment': 'ranking', **c.to_dict()}
     if not (done or run): return None
     reports = ({n: RankReport.load(d/f'rank_{arm_slug(n)}.json') for n in json.loads((d/'summary.json').read_text())['kendall']}
                if done else run_ranking(c, d, progress)['reports'])
@@ -649,7 +674,8 @@ _FREE = {'norms', 'inherited', 'seed', 'threads', 'experiment'}   # settings tha
 def _paper_configs(d: Path) -> dict[int, dict]:
     f = d/'paper_runs.csv'
     if not f.exists(): raise MixpathError(f'{d} is not a paper run directory (no paper_runs.csv); run `mixpath-lab paper --out {d}` first')
-    return {int(s): json.loads((d/f'seed{s}'/'config.json').read_text()) for s in pd.read_csv(f).seed.unique()}
+    cfgs = {int(s): json.loads((d/f'seed{s}'/'config.json').read_text()) for s in pd.read_csv(f).seed.unique()}
+    return {s: recorded_config(c) for s, c in cfgs.items()}   # older seeds: with the fields they predate
 
 def combine_papers(dirs: Sequence[str | Path], out: str | Path | None = None) -> pd.DataFrame:
     "Per-seed results of several `run_paper` directories as one `paper_runs` frame; checks they differ only in their arms."
