@@ -28,6 +28,10 @@ def _kv(items: list[str] | None) -> dict:
 def _ranking_cfg(args, **over):
     from mixpath_lab.experiment import RankingConfig
     d = {**over, **_kv(args.set)}
+    for k in ('space', 'truth'):   # --space / --truth: plain aliases of --set space=... / --set truth=...
+        if (v := getattr(args, k, None)) is None: continue
+        if k in d: raise MixpathError(f'{k} is given twice (--{k} {v} and --set {k}={d[k]!r}); give it once')
+        d[k] = v
     if args.seed is not None: d['seed'] = args.seed
     if getattr(args, 'data', None): d['data_root'] = args.data
     return RankingConfig.from_dict(d)
@@ -46,7 +50,9 @@ def cmd_quickstart(args) -> int:
 
 def _show(res: dict):
     s = res['summary']
-    print('\nRank correlation with NAS-Bench-201 (CIFAR-10, 200 epochs), 95% bootstrap CIs:')
+    truth = s['config'].get('truth')
+    what = Path(truth).name if truth else 'NAS-Bench-201 (CIFAR-10, 200 epochs)'
+    print(f'\nRank correlation with {what}, 95% bootstrap CIs:')
     print(res['comparison'].to_string())
     if s.get('verdict'):
         print(f"\nSupernet vs training-free proxies (free proxies took {s['free_proxy_s']:.0f} s):")
@@ -127,24 +133,37 @@ def cmd_sweep(args) -> int:
 # %% ../nbs/18_cli.ipynb #19e8ed30
 def cmd_search(args) -> int:
     "Search a trained supernet (NSGA-II by default) under an MFLOPs limit; export the best subnet."
-    from mixpath_lab.experiment import search_supernet, load_supernet, export_subnet, truth_percentile
+    from mixpath_lab.experiment import search_supernet, load_supernet, export_subnet
     out = Path(args.out or Path(args.run_dir)/f'search-{args.method}-{args.norm}')
     print(f'searching the {args.norm} supernet of {args.run_dir} with {args.method}; state and Pareto set in {out.resolve()}')
     s = search_supernet(args.run_dir, out, norm=args.norm, method=args.method, mflops_limit=args.mflops, budget=args.budget,
                         pop_size=args.pop, generations=args.generations, seed=args.seed or 0, progress=not args.quiet,
                         fresh=args.fresh)
-    print(f'\n{s.n_evals} archs evaluated; Pareto front (supernet accuracy vs MFLOPs at NAS-Bench-201 size):')
+    net, cfg = load_supernet(args.run_dir, args.norm)
+    size = 'NAS-Bench-201 size' if cfg.space == 'nb201' else f'{cfg.size}x{cfg.size}'
+    print(f'\n{s.n_evals} archs evaluated; Pareto front (supernet accuracy vs MFLOPs at {size}):')
     for p in s.pareto(): print(f"  acc {p['accuracy']:.4f}  MFLOPs {p['cost']:8.2f}  {p['arch']}")
     best = s.best()
     if best is None: raise MixpathError('no feasible arch found; raise --mflops or the budget')
-    net, _ = load_supernet(args.run_dir, args.norm)
-    acc, pct = truth_percentile(best['arch'])
-    print(f"best by supernet accuracy: {best['arch']}\n  NAS-Bench-201 CIFAR-10 (200 epochs): {acc:.2f}%, "
-          f"better than or equal to {pct:.1f}% of all 15,625 cells")
-    f = export_subnet(net, best['arch'], out/'best_subnet.pt',
-                      note={'supernet_acc': best['accuracy'], 'mflops': best['cost'], 'nb201_acc': acc, 'nb201_percentile': pct})
+    print(f"best by supernet accuracy: {best['arch']}")
+    note = {'supernet_acc': best['accuracy'], 'mflops': best['cost'], **_truth_note(best['arch'], args.run_dir, cfg)}
+    f = export_subnet(net, best['arch'], out/'best_subnet.pt', note=note)
     print(f"\nexported {best['arch']} to {f}\ntrain it from scratch: mixpath-lab train-subnet {f} --epochs 10")
     return 0
+
+def _truth_note(arch: str, run_dir, cfg) -> dict:
+    "Print the ground truth of the best arch (NAS-Bench-201, or the run's truth table); its keys for the export note."
+    from mixpath_lab.experiment import ranking_benchmark, truth_percentile
+    if cfg.truth is None:
+        acc, pct = truth_percentile(arch)
+        print(f"  NAS-Bench-201 CIFAR-10 (200 epochs): {acc:.2f}%, "
+              f"better than or equal to {pct:.1f}% of all 15,625 cells")
+        return {'nb201_acc': acc, 'nb201_percentile': pct}
+    bench = ranking_benchmark(cfg)
+    if arch not in bench: print(f'  not in the truth table {cfg.truth}: no ground truth for it'); return {}
+    acc, pct = truth_percentile(arch, run_dir=run_dir)
+    print(f'  {bench.name}: accuracy {acc:g}, better than or equal to {pct:.1f}% of its {len(bench)} archs')
+    return {'truth_acc': acc, 'truth_percentile': pct}
 
 def cmd_train_subnet(args) -> int:
     "Train an exported subnet's architecture from scratch on the same data pipeline; report its accuracy."
@@ -262,11 +281,14 @@ def build_parser() -> argparse.ArgumentParser:
     common(sub.add_parser('quickstart', help=cmd_quickstart.__doc__)).set_defaults(fn=cmd_quickstart)
     sp = common(sub.add_parser('rank', help=cmd_rank.__doc__))
     sp.add_argument('--track', metavar='E1,E2,...', help='also rank the cells after these epochs of training (tracking.csv)')
+    sp.add_argument('--space', help='nb201 (default), mixpath_s1, tiny or module:function (= --set space=)')
+    sp.add_argument('--truth', metavar='FILE', help='ground truth: .csv (arch,accuracy) or .json (= --set truth=)')
     sp.set_defaults(fn=cmd_rank)
     sp = common(sub.add_parser('search', help=cmd_search.__doc__), seed=False)
     sp.add_argument('run_dir', help='a ranking run directory (quickstart / rank)')
     sp.add_argument('--norm', default='sbn'); sp.add_argument('--method', default='nsga2', help='nsga2, evolution or random')
-    sp.add_argument('--mflops', type=float, default=None, help='MFLOPs (multiply-accumulates) limit at NAS-Bench-201 size')
+    sp.add_argument('--mflops', type=float, default=None,
+                    help="MFLOPs (MACs) limit at NAS-Bench-201 size (other spaces: at the run's image size)")
     sp.add_argument('--budget', type=int, default=300); sp.add_argument('--pop', type=int, default=20)
     sp.add_argument('--generations', type=int, default=15); sp.add_argument('--seed', type=int, default=0)
     sp.set_defaults(fn=cmd_search)

@@ -4,7 +4,7 @@
 
 # %% ../nbs/16_experiment.ipynb #5ee5d20a
 from __future__ import annotations
-import ast, functools, json, re, time
+import ast, functools, importlib, json, re, time
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Sequence
@@ -12,14 +12,14 @@ import numpy as np, pandas as pd, torch
 from fastcore.basics import patch
 from .core import MixpathError, RunDir, get_logger, write_json, atomic_write
 from .core import RunLock, locks_run_dir
-from .spaces import nb201
+from .spaces import LayerwiseSpace, NB201Space, Space, mixpath_s1, nb201, tiny
 from .supernet import Supernet
 from .samplers import make_sampler
 from .data import Batches, cifar10_splits
 from .train import Callback, TrainConfig, Trainer, check_fields
 from .evaluate import Evaluator
 from .ranking import rank_report, compare_reports, RankReport
-from .benchmarks import NB201, nb201_column
+from .benchmarks import NB201, Benchmark, TableBenchmark, nb201_column
 from .cost import CostModel
 from .executor import Executor, Task, as_executor
 from .zerocost import free_proxy, free_proxy_scores, free_proxy_verdict, hybrid_scores, proxy_batch
@@ -27,11 +27,13 @@ from .zerocost import free_proxy, free_proxy_scores, free_proxy_verdict, hybrid_
 log = get_logger('experiment')
 
 # %% auto #0
-__all__ = ['log', 'split_arm', 'arm_slug', 'RankingConfig', 'data_parts', 'make_batches', 'cells_seed', 'ranking_cells',
-           'data_settings', 'RunSettings', 'check_settings', 'train_supernet', 'make_evaluator', 'rank_supernet',
-           'RankTracker', 'tracking_table', 'benchmark_costs', 'cell_costs', 'run_ranking', 'path_count_magnitudes',
-           'write_report', 'run_report', 'load_supernet', 'cell_mflops', 'search_supernet', 'truth_percentile',
-           'export_subnet', 'paper_summary', 'paper_markdown', 'write_paper_tables', 'run_paper', 'combine_papers']
+__all__ = ['log', 'SPACES', 'split_arm', 'arm_slug', 'RankingConfig', 'ranking_space', 'ranking_benchmark', 'truth_scores',
+           'recorded_config', 'data_parts', 'make_batches', 'cells_seed', 'ranking_cells', 'data_settings',
+           'RunSettings', 'check_settings', 'train_supernet', 'make_evaluator', 'rank_supernet', 'RankTracker',
+           'tracking_table', 'benchmark_costs', 'cost_model', 'cell_costs', 'run_ranking', 'path_count_magnitudes',
+           'write_report', 'run_report', 'run_config', 'load_supernet', 'cell_mflops', 'run_mflops', 'search_supernet',
+           'truth_percentile', 'export_subnet', 'paper_summary', 'paper_markdown', 'write_paper_tables', 'run_paper',
+           'combine_papers']
 
 # %% ../nbs/16_experiment.ipynb #492883d4
 _ARM = re.compile(r'^\s*(\w+)\s*(?:\+\s*(\w+)\s*(?:\((.*)\))?)?\s*$', re.S)
@@ -69,9 +71,12 @@ def arm_slug(name: str) -> str:
 # %% ../nbs/16_experiment.ipynb #4b1d2b0f
 @dataclass
 class RankingConfig:
-    "A ranking experiment on the NAS-Bench-201 space (defaults: the CPU proxy of the main job)."
+    "A ranking experiment on NAS-Bench-201 or any space with ground truth (defaults: the main job's CPU proxy)."
     C: int = 16                      # channels of the first stage of the proxy supernet
     N: int = 1                       # cells per stage of the proxy supernet
+    space: str = 'nb201'             # the search space: a name of SPACES (nb201, mixpath_s1, tiny) or 'module:function'
+    space_kwargs: dict | None = None # arguments of the space's function, e.g. {'m': 3} (nb201: none, C and N size it)
+    truth: str | None = None         # ground truth: a .csv / .json table of the space's archs; None: NAS-Bench-201
     size: int = 16                   # image side after downsampling (32: no downsampling)
     data_root: str | None = None     # CIFAR-10 folder; None: the embedded subset in data/
     n_train: int = 8000              # supernet training images
@@ -90,8 +95,8 @@ class RankingConfig:
     n_archs: int = 100               # cells ranked (distinct up to isomorphism, sampled from the table)
     n_recal_batches: int = 4         # recalibration batches per cell (batch_size images each)
     inherited: bool = False          # also rank with the supernet's inherited BN statistics
-    dataset: str = 'cifar10'         # ground-truth dataset of the benchmark
-    truth_epochs: int = 200          # ground-truth schedule: 200 or 12 epochs
+    dataset: str = 'cifar10'         # ground-truth dataset of NAS-Bench-201 (ignored with a truth table)
+    truth_epochs: int = 200          # NAS-Bench-201's schedule: 200 or 12 epochs (ignored with a truth table)
     n_boot: int = 1000               # bootstrap resamples of the CIs
     free_proxies: tuple = ('synflow', 'naswot', 'snip', 'grad_norm')   # training-free proxies scored on every cell
     hybrid_proxy: str | None = 'synflow'  # free proxy whose rank each supernet's is averaged with (None: no hybrid)
@@ -101,6 +106,7 @@ class RankingConfig:
                                      # supernet's seed over runs, on the same cells and images
     proxy_truth: str | None = 'auto'  # from-scratch accuracies of the cells at this proxy (a ground-truth CSV); 'auto':
                                       # data/proxy_truth.csv where it covers the cells; None: no proxy ceiling
+                                      # (nb201 only; ignored for other spaces)
     proxy_truth_epochs: int = 5      # the from-scratch recipe's epochs looked up in proxy_truth
     threads: int | None = None       # torch CPU threads (None: leave as is)
     precision: str = 'fp32'          # forwards of training and evaluation: fp32, bf16 (autocast) or fp16 (CUDA)
@@ -127,7 +133,8 @@ class RankingConfig:
                            steps_per_epoch=self.steps_per_epoch, ckpt_every=1, log_every=25, precision=self.precision)
 
 # %% ../nbs/16_experiment.ipynb #772d25d7
-_EXAMPLES = {'data_root': '/data/cifar10', 'steps_per_epoch': 50, 'threads': 2, 'norms': ['sbn', 'bn']}
+_EXAMPLES = {'data_root': '/data/cifar10', 'steps_per_epoch': 50, 'threads': 2, 'norms': ['sbn', 'bn'],
+             'space_kwargs': {'m': 3}, 'truth': 'truth.csv'}
 
 def _norms(v) -> tuple:
     "The arms of `norms`: a comma-separated string (brackets respected) or a sequence, each stripped."
@@ -158,8 +165,86 @@ def _validate(self: RankingConfig):
                         ('threads', self.threads is None or self.threads >= 1, '>= 1 or None'),
                         ('sampler', self.sampler in SAMPLERS, f'one of {", ".join(sorted(SAMPLERS))}')):
         if not ok: raise MixpathError(f'RankingConfig.{k} must be {want}, got {getattr(self, k)!r}')
-    try: nb201_column(self.dataset, self.truth_epochs); self.train_config()
+    try:
+        if self.truth is None: nb201_column(self.dataset, self.truth_epochs)   # NAS-Bench-201's column; a table has one
+        self.train_config()
     except MixpathError as e: raise MixpathError(f'RankingConfig: {e}') from None
+    if not isinstance(self.space_kwargs, (dict, type(None))):
+        raise MixpathError(f"RankingConfig.space_kwargs must be a dict of the space's arguments or None, "
+                           f"got {self.space_kwargs!r}; e.g. space_kwargs={{'m': 3}}")
+    ranking_space(self); _check_truth(self)
+
+# %% ../nbs/16_experiment.ipynb #ec641c37
+SPACES = {'nb201': nb201, 'mixpath_s1': mixpath_s1, 'tiny': tiny}   # built-in spaces by name
+
+def _space_function(name: str):
+    "The function `'module:function'` names; a one-line error when it is neither that nor a built-in."
+    mod, sep, fn = name.partition(':')
+    if not (sep and mod and fn):
+        raise MixpathError(f"RankingConfig.space={name!r} is neither a built-in space ({', '.join(SPACES)}) "
+                           "nor 'module:function', e.g. space='myspaces:small'")
+    try: m = importlib.import_module(mod)
+    except Exception as e:
+        raise MixpathError(f'RankingConfig.space={name!r}: cannot import {mod} ({type(e).__name__}: {e}); '
+                           'put its folder on PYTHONPATH') from None
+    if not callable(f := getattr(m, fn, None)):
+        raise MixpathError(f'RankingConfig.space={name!r}: {mod} has no function {fn}')
+    return f
+
+# %% ../nbs/16_experiment.ipynb #b331e4f8
+def ranking_space(cfg: RankingConfig) -> Space:
+    "The space `cfg.space` names, built with `space_kwargs` (`nb201` with the config's C and N)."
+    name, kw = cfg.space, dict(cfg.space_kwargs or {})
+    if name == 'nb201' and kw:
+        raise MixpathError(f'RankingConfig.space_kwargs={kw}: nb201 takes none (C= and N= size it)')
+    if name == 'nb201': return nb201(C=cfg.C, N=cfg.N)
+    fn = SPACES.get(name) or _space_function(name)
+    try: space = fn(**kw)
+    except Exception as e:
+        raise MixpathError(f'RankingConfig.space={name!r} (space_kwargs={kw}): {type(e).__name__}: {e}') from None
+    if not isinstance(space, (LayerwiseSpace, NB201Space)):
+        raise MixpathError(f'RankingConfig.space={name!r} returned {type(space).__name__}, not a space with a '
+                           'supernet; return a LayerwiseSpace (mixpath_lab.spaces.layerwise) or nb201()')
+    return space
+
+# %% ../nbs/16_experiment.ipynb #f820ac2f
+def _check_truth(cfg: RankingConfig):
+    "A truth file where the space needs one, of a readable kind; its path made absolute."
+    if cfg.truth is None and cfg.space != 'nb201':
+        raise MixpathError(f'RankingConfig.space={cfg.space!r} has no built-in ground truth; pass truth=FILE '
+                           '(a .csv with columns arch, accuracy, or a .json), e.g. --truth truth.csv')
+    if cfg.truth is None: return
+    if Path(cfg.truth).suffix.lower() not in ('.csv', '.json'):
+        raise MixpathError(f'RankingConfig.truth={cfg.truth!r}: give a .csv (columns arch, accuracy) or a .json table')
+    cfg.truth = str(Path(cfg.truth).expanduser().resolve())
+
+# %% ../nbs/16_experiment.ipynb #1c6030de
+def ranking_benchmark(cfg: RankingConfig, space: Space | None = None) -> Benchmark:
+    "The run's ground truth: NAS-Bench-201 (`truth=None`), else the `truth` table read for the run's space."
+    if cfg.truth is None: return NB201()
+    space, f = space or ranking_space(cfg), Path(cfg.truth)
+    if not f.is_file():
+        raise MixpathError(f'RankingConfig.truth={cfg.truth!r}: no such file; give a table of {space.name} archs')
+    return (TableBenchmark.from_json if f.suffix.lower() == '.json' else TableBenchmark.from_csv)(f, space)
+
+def truth_scores(cfg: RankingConfig, bench: Benchmark) -> pd.Series:
+    "Ground truth of every arch of `bench`, by arch string: the configured NAS-Bench-201 column, or the table's."
+    if isinstance(bench, NB201):
+        col = bench.table[nb201_column(cfg.dataset, cfg.truth_epochs)]
+        return pd.Series(col.to_numpy(), index=bench.table['arch_str'])
+    return bench.table['accuracy']
+
+# %% ../nbs/16_experiment.ipynb #8bb96ba0
+_ADDED = {'space': 'nb201', 'space_kwargs': None, 'truth': None}   # fields newer than some run directories
+
+def recorded_config(d: dict) -> dict:
+    "A ranking config read from a run directory, with fields it predates filled in with what it ran."
+    return {**d, **{k: v for k, v in _ADDED.items() if k not in d}} if 'n_archs' in d else d
+
+def _upgrade_record(f: Path):
+    "Add the fields an older ranking `config.json` predates (their defaults: what it ran); nothing else changes."
+    if f.is_file() and (d := json.loads(f.read_text())) != (new := recorded_config(d)):
+        write_json(f, new); log.info('%s: recorded %s (the defaults it ran under)', f, sorted(set(new) - set(d)))
 
 # %% ../nbs/16_experiment.ipynb #4f722944
 def data_parts(cfg: RankingConfig) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
@@ -179,9 +264,12 @@ def cells_seed(cfg: RankingConfig) -> int:
     "The seed of the ranked cells and of the data split: `sample_seed`, else `seed`."
     return cfg.seed if cfg.sample_seed is None else cfg.sample_seed
 
-def ranking_cells(cfg: RankingConfig, bench: NB201) -> list[str]:
-    "The cells to rank: `n_archs` distinct isomorphism classes of the table, seeded by `cells_seed`."
-    return bench.sample(np.random.default_rng(cells_seed(cfg)), cfg.n_archs, unique=True)
+def ranking_cells(cfg: RankingConfig, bench: Benchmark) -> list[str]:
+    "The archs to rank: `n_archs` of the benchmark, distinct up to its `canonical` key, seeded by `cells_seed`."
+    try: return bench.sample(np.random.default_rng(cells_seed(cfg)), cfg.n_archs, unique=True)
+    except MixpathError: n = len(set(map(bench.canonical, bench.archs)))
+    raise MixpathError(f'RankingConfig.n_archs={cfg.n_archs}, but {bench.name} holds {n} distinct archs (up to '
+                       f'isomorphism); set n_archs <= {n}, or add archs to the ground truth')
 
 # %% ../nbs/16_experiment.ipynb #fe147cce
 def data_settings(cfg: RankingConfig, arm: str) -> dict:
@@ -215,14 +303,14 @@ def check_settings(run_dir: str | Path, settings: dict, train: dict | None = Non
 # %% ../nbs/16_experiment.ipynb #4555fe17
 def train_supernet(cfg: RankingConfig, arm: str, batches: Batches, run_dir: Path, progress: bool = True,
                    callbacks: Sequence = ()) -> tuple[Supernet, Trainer]:
-    "Train the proxy supernet of `arm` (a norm, optionally +regime); resumes from `run_dir` when a checkpoint is there."
+    "Train the proxy supernet of `arm` (a norm, optionally +regime) on the run's space; resumes from `run_dir`."
     from mixpath_lab.regimes import make_regime
     from mixpath_lab.search import FRESH_HINT
     from mixpath_lab.fewshot import FewShot, train_split
     norm, regime, regime_kw = split_arm(arm)
     settings = data_settings(cfg, arm); check_settings(run_dir, settings, cfg.train_config().to_dict())
     torch.manual_seed(cfg.seed)
-    net = Supernet(nb201(C=cfg.C, N=cfg.N), norm=norm)
+    net = Supernet(ranking_space(cfg), norm=norm)
     sampler = make_sampler(cfg.sampler, net.space, np.random.default_rng(cfg.seed))
     regime_cbs = make_regime(regime, **regime_kw)
     try: tr = Trainer(net, sampler, batches, cfg.train_config(), run_dir=run_dir, progress=progress,
@@ -303,35 +391,44 @@ def benchmark_costs() -> CostModel:
     "The cost model of NAS-Bench-201's own network (C=16, N=5, 32x32); one per process, cached per cell."
     return CostModel(Supernet(nb201(C=16, N=5), norm='none'), input_size=(1, 3, 32, 32))
 
-def cell_costs(cells: Sequence[str]) -> pd.DataFrame:
-    "Params and FLOPs of each cell at NAS-Bench-201's size (C=16, N=5, 32x32)."
-    cm = benchmark_costs()
+def cost_model(cfg: RankingConfig, space: Space | None = None) -> CostModel:
+    "The run's costs: NAS-Bench-201's own network for `nb201`, else the space's norm-free subnets at the run's size."
+    if cfg.space == 'nb201': return benchmark_costs()
+    with torch.random.fork_rng(devices=[]): sup = Supernet(space or ranking_space(cfg), norm='none')
+    return CostModel(sup, input_size=(1, 3, cfg.size, cfg.size))
+
+def cell_costs(cells: Sequence[str], costs: CostModel | None = None) -> pd.DataFrame:
+    "Params and FLOPs of each cell by `costs` (default: at NAS-Bench-201's size, C=16, N=5, 32x32)."
+    cm = costs or benchmark_costs()
     return pd.DataFrame([{'arch': s, 'params': cm.params(s), 'flops': cm.flops(s)} for s in cells])
 
 @locks_run_dir   # one process at a time in a run directory
 def run_ranking(cfg: RankingConfig, run_dir: str | Path, progress: bool = True, train_callbacks: Sequence = (),
                 track: Sequence[int] = (), fresh: bool = False) -> dict:
-    "Train one supernet per norm, rank the same cells with each against NAS-Bench-201; write everything to `run_dir`."
+    "Train one supernet per norm, rank the same cells with each against the ground truth; write all to `run_dir`."
     if bad := [e for e in track if not 1 <= int(e) <= cfg.epochs]:
         raise MixpathError(f'track epochs must lie in 1..{cfg.epochs} (the run\'s epochs), got {bad}')
     from mixpath_lab.search import open_run_dir
     if cfg.threads: torch.set_num_threads(cfg.threads)
+    space = ranking_space(cfg); bench = ranking_benchmark(cfg, space)   # read and checked before anything is written
+    cells, truth = ranking_cells(cfg, bench), truth_scores(cfg, bench)
+    if not fresh: _upgrade_record(Path(run_dir)/'config.json')   # a run recorded before space and truth existed
     if not fresh and not (Path(run_dir)/'config.json').exists():   # an unrecorded directory: its supernets must fit first
         for norm in cfg.norms:
             check_settings(Path(run_dir)/f'train_{arm_slug(norm)}', data_settings(cfg, norm), cfg.train_config().to_dict())
     rd, t0 = open_run_dir(run_dir, {'experiment': 'ranking', **cfg.to_dict()}, fresh), time.time()
-    bench, batches = NB201(), make_batches(cfg)
-    cells = ranking_cells(cfg, bench)
-    table = cell_costs(cells)
-    table['truth'] = [bench.query(s, cfg.dataset, cfg.truth_epochs) for s in cells]
+    batches = make_batches(cfg)
+    table = cell_costs(cells, cost_model(cfg, space))
+    table['truth'] = truth.loc[cells].to_numpy()
     t_free, free = time.time(), ['params', 'flops', *cfg.free_proxies]   # the training-free rankings
     if cfg.free_proxies:
         x, y = proxy_batch(batches['train'], cfg.proxy_batch, cfg.seed)
-        zc = free_proxy_scores(nb201(C=cfg.C, N=cfg.N), cells, x, y, cfg.free_proxies, cfg.seed, progress)
+        zc = free_proxy_scores(space, cells, x, y, cfg.free_proxies, cfg.seed, progress)
         table[list(cfg.free_proxies)] = zc[list(cfg.free_proxies)].to_numpy()
-    free_s, ref = round(time.time() - t_free, 1), bench.table[nb201_column(cfg.dataset, cfg.truth_epochs)].to_numpy()
+    free_s, ref = round(time.time() - t_free, 1), truth.to_numpy()
     from mixpath_lab.proxytruth import lookup_proxy_truth, gap_table   # the proxy ceiling, where a table covers the cells
-    if (pt := lookup_proxy_truth(cfg, cells)) is not None: table['proxy standalone'] = pt.values
+    pt = lookup_proxy_truth(cfg, cells) if cfg.space == 'nb201' else None   # NAS-Bench-201 cells at this proxy only
+    if pt is not None: table['proxy standalone'] = pt.values
     rank = lambda n: rank_report(table[n].values, table['truth'].values, proxies={p: table[p].values for p in free},
                                  ks=_top_k(len(cells)), n_boot=cfg.n_boot, seed=cfg.seed, name=n, reference=ref)
     reports, timings, nets, histories = {}, {}, {}, {}
@@ -360,7 +457,8 @@ def run_ranking(cfg: RankingConfig, run_dir: str | Path, progress: bool = True, 
     if gaps is not None: atomic_write(rd.file('gaps.csv'), lambda f: gaps.to_csv(f))
     atomic_write(rd.file('comparison.csv'), lambda f: comp.to_csv(f))
     if len(tracking := tracking_table(histories)): atomic_write(rd.file('tracking.csv'), lambda f: tracking.to_csv(f, index=False))
-    summary = {'run_dir': str(rd.path), 'n_cells': len(cells), 'seconds': round(time.time() - t0, 1), 'timings': timings,
+    summary = {'run_dir': str(rd.path), 'benchmark': bench.name, 'n_cells': len(cells),
+               'seconds': round(time.time() - t0, 1), 'timings': timings,
                'kendall': {n: r.metrics['kendall'] for n, r in reports.items()},
                'spearman': {n: r.metrics['spearman'] for n, r in reports.items()},
                'params_kendall': next(iter(reports.values())).proxies['params']['kendall'], 'free_proxy_s': free_s,
@@ -391,7 +489,7 @@ def write_report(res: dict, path: str | Path, magnitudes: pd.DataFrame | None = 
     sc = make_subplots(rows=1, cols=len(names), subplot_titles=[f"{n}: Kendall {reports[n].metrics['kendall'][0]:.3f}" for n in names])
     for i, n in enumerate(names, 1):
         sc.add_trace(go.Scatter(x=table['truth'], y=table[n], mode='markers', name=n, text=table['arch'], hovertemplate='%{text}<br>truth %{x:.2f}<br>supernet %{y:.3f}'), 1, i)
-        sc.update_xaxes(title_text='NAS-Bench-201 accuracy (%)', row=1, col=i)
+        sc.update_xaxes(title_text=_truth_label(res['summary']), row=1, col=i)
     sc.update_yaxes(title_text='supernet accuracy (recalibrated)', row=1, col=1); sc.update_layout(title='Supernet vs ground truth', height=420)
     rows = [(n, reports[n].metrics) for n in names] + [(p, v) for p, v in next(iter(reports.values())).proxies.items()]
     bars = go.Figure()
@@ -414,13 +512,24 @@ def write_report(res: dict, path: str | Path, magnitudes: pd.DataFrame | None = 
         from mixpath_lab.dash import export_figures   # presentation only: training and evaluation never import dash
         export_figures(figs, figures_dir)
     s = res['summary']
-    head = (f"<h1>mixpath_lab ranking report</h1><p>{s['n_cells']} NAS-Bench-201 cells, run directory <code>{s['run_dir']}</code>, "
+    head = (f"<h1>mixpath_lab ranking report</h1><p>{s['n_cells']} {_ranked(s)}, "
+            f"run directory <code>{s['run_dir']}</code>, "
             f"{s['seconds']:.0f} s.</p>" + ''.join(f'<p><b>{v}</b></p>' for v in s.get('verdict', ()))
             + res['comparison'].to_html() + _gaps_html(res))
     js = plotly_js(path)   # the run's one plotly.min.js (the figures in figures_dir use it too)
     body = ''.join(f.to_html(full_html=False, include_plotlyjs=js if i == 0 else False) for i, f in enumerate(figs.values()))
     html = f'<!doctype html><html><head><meta charset="utf-8"><title>mixpath_lab report</title></head><body>{head}{body}</body></html>'
     return atomic_write(path, lambda f: f.write_text(html))
+
+def _truth_label(summary: dict) -> str:
+    "The ground truth's axis title: NAS-Bench-201's accuracy in percent, or the truth table's accuracy."
+    b = summary.get('benchmark', 'NAS-Bench-201')
+    return 'NAS-Bench-201 accuracy (%)' if b == 'NAS-Bench-201' else f'{b} accuracy'
+
+def _ranked(summary: dict) -> str:
+    "What the report ranked: NAS-Bench-201 cells, or the archs of a truth table."
+    b = summary.get('benchmark', 'NAS-Bench-201')
+    return 'NAS-Bench-201 cells' if b == 'NAS-Bench-201' else f'archs of {b}'
 
 def _gaps_html(res: dict) -> str:
     if res.get('gaps') is None: return ''
@@ -439,18 +548,22 @@ def run_report(cfg: RankingConfig, run_dir: str | Path, progress: bool = True, t
     return res
 
 # %% ../nbs/16_experiment.ipynb #a8596617
-def load_supernet(run_dir: str | Path, norm: str = 'sbn') -> tuple[Supernet, RankingConfig]:
-    "The supernet of arm `norm` (e.g. 'sbn' or 'sbn+cream') in a ranking run directory, and the run's config."
-    run_dir = Path(run_dir); f = run_dir/'config.json'
+def run_config(run_dir: str | Path) -> RankingConfig:
+    "The `RankingConfig` recorded in a ranking run directory (its space rebuilt, its truth table named)."
+    f = Path(run_dir)/'config.json'
     if not f.exists(): raise MixpathError(f'{run_dir} is not a ranking run directory (no config.json); run `mixpath-lab quickstart` first')
     d = json.loads(f.read_text()); d.pop('experiment', None)
-    cfg = RankingConfig.from_dict(d)
+    return RankingConfig.from_dict(d)
+
+def load_supernet(run_dir: str | Path, norm: str = 'sbn') -> tuple[Supernet, RankingConfig]:
+    "The supernet of arm `norm` (e.g. 'sbn' or 'sbn+cream') in a ranking run directory, and the run's config."
+    run_dir = Path(run_dir); cfg = run_config(run_dir)
     ck = run_dir/f'train_{arm_slug(norm)}'/'checkpoints'/'last.pt'
     check_settings(ck.parent.parent, data_settings(cfg, norm))
     if not ck.exists(): raise MixpathError(f'no trained {norm!r} supernet in {run_dir} (missing {ck}); trained norms: '
                                            f'{[p.name[6:] for p in run_dir.glob("train_*")]}')
     state = torch.load(ck, map_location='cpu', weights_only=True)
-    net = Supernet(nb201(C=cfg.C, N=cfg.N), norm=split_arm(norm)[0])
+    net = Supernet(ranking_space(cfg), norm=split_arm(norm)[0])
     if state['meta']['model'] != json.loads(json.dumps(net.config())):
         raise MixpathError(f'{ck} holds a supernet of another space or norm ({state["meta"]["model"]}); expected {net.config()}')
     net.load_state_dict(state['model'])
@@ -464,6 +577,11 @@ def cell_mflops(arch) -> float:
     "Multiply-accumulates in millions of a cell's network at NAS-Bench-201's size (what NAS papers call MFLOPs)."
     return benchmark_costs().macs(arch) / 1e6
 
+def run_mflops(cfg: RankingConfig, space: Space | None = None):
+    "The search cost of a run's archs: `cell_mflops` for `nb201`, else MACs in millions by the run's `cost_model`."
+    if cfg.space == 'nb201': return cell_mflops
+    cm = cost_model(cfg, space); return lambda arch: cm.macs(arch) / 1e6
+
 def search_supernet(run_dir: str | Path, out: str | Path, norm: str = 'sbn', method: str = 'nsga2',
                     mflops_limit: float | None = None, budget: int = 300, pop_size: int = 20, generations: int = 15,
                     seed: int = 0, progress: bool = True, callbacks: Sequence = (), fresh: bool = False):
@@ -475,16 +593,19 @@ def search_supernet(run_dir: str | Path, out: str | Path, norm: str = 'sbn', met
     b = make_batches(cfg)
     ev = make_evaluator(net, b, cfg.n_recal_batches, cfg.precision)
     with RunLock(out):   # one search process at a time in `out`
-        s = methods[method](net.space, ev.accuracy, cell_mflops, cost_limit=mflops_limit, pop_size=pop_size,
+        s = methods[method](net.space, ev.accuracy, run_mflops(cfg, net.space), cost_limit=mflops_limit,
+                            pop_size=pop_size,
                             budget=budget, seed=seed, run_dir=out, callbacks=callbacks, progress=progress, fresh=fresh,
                             meta={'supernet': {'norm': norm, **cfg.to_dict()}})
         s.run(generations); s.write_pareto(out)
     return s
 
-def truth_percentile(arch, dataset: str = 'cifar10', epochs: int = 200) -> tuple[float, float]:
-    "NAS-Bench-201 accuracy of `arch` and its percentile among all 15,625 cells (100: the best)."
-    b = NB201(); acc = b.query(arch, dataset, epochs)
-    col = b.table[nb201_column(dataset, epochs)]
+def truth_percentile(arch, dataset: str = 'cifar10', epochs: int = 200,
+                     run_dir: str | Path | None = None) -> tuple[float, float]:
+    "Ground truth of `arch` and its percentile among all archs of NAS-Bench-201, or of the truth of `run_dir`'s run."
+    cfg = RankingConfig(dataset=dataset, truth_epochs=epochs) if run_dir is None else run_config(run_dir)
+    col = truth_scores(cfg, b := ranking_benchmark(cfg))
+    acc = b.query(arch, cfg.dataset, cfg.truth_epochs) if isinstance(b, NB201) else b.accuracy(arch)
     return acc, 100.0 * float((col <= acc).mean())
 
 def export_subnet(supernet: Supernet, arch, path: str | Path, note: dict | None = None) -> Path:
@@ -521,7 +642,8 @@ def write_paper_tables(runs: pd.DataFrame, out: str | Path) -> pd.DataFrame:
 def _paper_seed(cfg: RankingConfig, seed: int, out: str, progress: bool = True, run: bool = True) -> list[dict] | None:
     "One seed of `run_paper` as an idempotent task: its rows (metrics with CIs per ranking); a finished seed is read, not rerun."
     c, d = RankingConfig(**{**cfg.to_dict(), 'seed': int(seed)}), Path(out)/f'seed{seed}'
-    done = (d/'summary.json').exists() and json.loads((d/'config.json').read_text()) == {'experiment': 'ranking', **c.to_dict()}
+    done = (d/'summary.json').exists() and \
+        recorded_config(json.loads((d/'config.json').read_text())) == {'experiment': 'ranking', **c.to_dict()}
     if not (done or run): return None
     reports = ({n: RankReport.load(d/f'rank_{arm_slug(n)}.json') for n in json.loads((d/'summary.json').read_text())['kendall']}
                if done else run_ranking(c, d, progress)['reports'])
@@ -552,7 +674,8 @@ _FREE = {'norms', 'inherited', 'seed', 'threads', 'experiment'}   # settings tha
 def _paper_configs(d: Path) -> dict[int, dict]:
     f = d/'paper_runs.csv'
     if not f.exists(): raise MixpathError(f'{d} is not a paper run directory (no paper_runs.csv); run `mixpath-lab paper --out {d}` first')
-    return {int(s): json.loads((d/f'seed{s}'/'config.json').read_text()) for s in pd.read_csv(f).seed.unique()}
+    cfgs = {int(s): json.loads((d/f'seed{s}'/'config.json').read_text()) for s in pd.read_csv(f).seed.unique()}
+    return {s: recorded_config(c) for s, c in cfgs.items()}   # older seeds: with the fields they predate
 
 def combine_papers(dirs: Sequence[str | Path], out: str | Path | None = None) -> pd.DataFrame:
     "Per-seed results of several `run_paper` directories as one `paper_runs` frame; checks they differ only in their arms."

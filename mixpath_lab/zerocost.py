@@ -12,8 +12,8 @@ from scipy import stats
 from torch import nn
 from .core import progress_bar
 from .core import MixpathError, get_logger
-from .spaces import NB201Space, nb201
-from .supernet import reinit
+from .spaces import NB201Space, Space, nb201
+from .supernet import Supernet, reinit
 from .nb201net import NB201Net
 from .ranking import paired_difference
 
@@ -21,7 +21,8 @@ log = get_logger('zerocost')
 
 # %% auto #0
 __all__ = ['log', 'FREE_PROXIES', 'synflow', 'snip', 'grad_norm', 'naswot_kernel', 'naswot', 'free_proxy', 'proxy_batch',
-           'free_proxy_scores', 'proxy_study', 'proxy_markdown', 'hybrid_scores', 'free_proxy_verdict']
+           'standalone_builder', 'free_proxy_scores', 'proxy_study', 'proxy_markdown', 'hybrid_scores',
+           'free_proxy_verdict']
 
 # %% ../nbs/21_zerocost.ipynb #1380d196
 def _scored(net: nn.Module) -> list[nn.Module]:
@@ -112,13 +113,19 @@ def _finite(df: pd.DataFrame, cols: Sequence[str]) -> pd.DataFrame:
     return df
 
 # %% ../nbs/21_zerocost.ipynb #58dde017
-def free_proxy_scores(space: NB201Space, cells: Sequence[str], x: torch.Tensor, y: torch.Tensor,
+def standalone_builder(space: Space) -> Callable[[str, int], nn.Module]:
+    "`f(arch, seed)`: the arch's standalone network initialised from `seed` (`NB201Net`, else a norm-free subnet)."
+    if isinstance(space, NB201Space): return lambda s, seed: reinit(NB201Net(space, s), seed)
+    with torch.random.fork_rng(devices=[]): sup = Supernet(space, norm='none')
+    return lambda s, seed: sup.subnet(s, fresh=True, seed=seed)
+
+def free_proxy_scores(space: Space, cells: Sequence[str], x: torch.Tensor, y: torch.Tensor,
                       names: Sequence[str] = tuple(FREE_PROXIES), seed: int = 0,
                       progress: bool = False) -> pd.DataFrame:
     "One row per cell: `arch` and each proxy's score of the cell's standalone network, initialised from `seed`."
-    fns = {n: free_proxy(n) for n in names}; rows = []
+    fns, rows, build = {n: free_proxy(n) for n in names}, [], standalone_builder(space)
     for s in progress_bar(cells, 'free proxies', disable=not progress, leave=False):
-        with torch.random.fork_rng(devices=[]): net = reinit(NB201Net(space, s), seed)
+        with torch.random.fork_rng(devices=[]): net = build(s, seed)
         rows.append({'arch': s, **_scores(net, x, y, fns)})
     return _finite(pd.DataFrame(rows, columns=['arch', *fns]), list(fns))
 
