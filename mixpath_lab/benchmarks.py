@@ -88,9 +88,11 @@ def _read_table(path: str) -> pd.DataFrame:
     try: df = pd.read_csv(path)
     except (OSError, ValueError, EOFError) as e:
         raise MixpathError(f'cannot read the NAS-Bench-201 table {path} ({type(e).__name__}: {e}); pass path=None for '
-                           'the shipped data/nb201.csv.gz, or a CSV with columns index, arch_str, unique_str and accuracies') from e
+                           'the shipped data/nb201.csv.gz, or a CSV with columns index, arch_str, unique_str and '
+                           'accuracies') from e
     missing = {'index', 'arch_str', 'unique_str'} - set(df.columns)
-    if missing: raise MixpathError(f'{path} lacks the columns {sorted(missing)}; expected the layout of data/nb201.csv.gz')
+    if missing: raise MixpathError(f'{path} lacks the columns {sorted(missing)}; expected the layout of '
+                                   'data/nb201.csv.gz')
     return df.sort_values('index').reset_index(drop=True)
 
 class NB201(Benchmark):
@@ -119,7 +121,8 @@ def _row_of(self: NB201, arch: str | Arch | int) -> int:
             raise MixpathError(f'NAS-Bench-201 index {arch} is not in the table (indices 0..{len(self) - 1})')
         return self._by_index[int(arch)]
     if not isinstance(arch, (str, Arch)):
-        raise MixpathError(f'expected an NB201 arch string, an Arch of nb201() or an int index, got {type(arch).__name__}')
+        raise MixpathError('expected an NB201 arch string, an Arch of nb201() or an int index, '
+                           f'got {type(arch).__name__}')
     s = self.space.encode(self.space.decode(arch) if isinstance(arch, str) else arch)
     if s not in self._row: raise MixpathError(f'{s} is a valid cell but not in the table {self.path}')
     return self._row[s]
@@ -141,7 +144,8 @@ def iso_class(self: NB201, arch: str | Arch | int) -> str:
 
 # %% ../nbs/02_benchmarks.ipynb #faf89f5c
 @patch
-def query(self: NB201, arch: str | Arch | int, dataset: str = 'cifar10', epochs: int = 200, split: str = 'test') -> float:
+def query(self: NB201, arch: str | Arch | int, dataset: str = 'cifar10', epochs: int = 200,
+          split: str = 'test') -> float:
     "Mean accuracy (%) of `arch` on `dataset` after `epochs` (200 or 12) on `split` ('test'; 'val' for 12 epochs)."
     return float(self.table[nb201_column(dataset, epochs, split)].iat[self._row_of(arch)])
 
@@ -160,11 +164,13 @@ def sample(self: NB201, rng: np.random.Generator | int, n: int, unique: bool = F
     order = rng.permutation(len(self))
     if unique: order = order[~self.table['unique_str'].iloc[order].duplicated().to_numpy()]
     if not 0 <= n <= len(order):
-        raise MixpathError(f'cannot draw {n} distinct {"isomorphism classes" if unique else "cells"}; there are {len(order)}')
+        raise MixpathError(f'cannot draw {n} distinct {"isomorphism classes" if unique else "cells"}; there '
+                           f'are {len(order)}')
     return self.table['arch_str'].iloc[order[:n]].tolist()
 
 @patch
-def topk(self: NB201, k: int, dataset: str = 'cifar10', epochs: int = 200, split: str = 'test', unique: bool = False) -> list[str]:
+def topk(self: NB201, k: int, dataset: str = 'cifar10', epochs: int = 200, split: str = 'test',
+         unique: bool = False) -> list[str]:
     "The `k` best arch strings on a column, best first (one per isomorphism class with `unique`)."
     t = self.table.sort_values([nb201_column(dataset, epochs, split), 'index'], ascending=[False, True], kind='stable')
     if unique: t = t[~t['unique_str'].duplicated()]

@@ -19,9 +19,11 @@ def _kv(items: list[str] | None) -> dict:
     out = {}
     for it in items or []:
         k, sep, v = it.partition('=')
-        if not sep or not k.strip(): raise MixpathError(f"expected name=value, got {it!r}; join the value to its name with '=', "
+        if not sep or not k.strip(): raise MixpathError(f"expected name=value, got {it!r}; join the value to its name "
+                                                        "with '=', "
                                                         f"no spaces, e.g. {k.strip() or 'epochs'}=10")
-        if k.strip() in out: raise MixpathError(f'{k.strip()} is given twice ({k.strip()}={out[k.strip()]!r} and {it!r}); give it once')
+        if k.strip() in out: raise MixpathError(f'{k.strip()} is given twice ({k.strip()}={out[k.strip()]!r} '
+                                                f'and {it!r}); give it once')
         out[k.strip()] = parse_value(v.strip())
     return out
 
@@ -41,8 +43,10 @@ def cmd_quickstart(args) -> int:
     from mixpath_lab.experiment import run_report
     cfg = _ranking_cfg(args, **QUICKSTART)
     out = Path(args.out or f'runs/quickstart-seed{cfg.seed}')
-    print(f'mixpath-lab quickstart: training {len(cfg.norms)} supernets ({", ".join(cfg.norms)}) on the NAS-Bench-201 proxy '
-          f'(C={cfg.C}, N={cfg.N}, {cfg.size}x{cfg.size}, {cfg.n_train} images, {cfg.epochs} epochs), then ranking {cfg.n_archs} cells')
+    print(f'mixpath-lab quickstart: training {len(cfg.norms)} supernets ({", ".join(cfg.norms)}) on the NAS-Bench-201 '
+          'proxy '
+          f'(C={cfg.C}, N={cfg.N}, {cfg.size}x{cfg.size}, {cfg.n_train} images, {cfg.epochs} epochs), then '
+          f'ranking {cfg.n_archs} cells')
     print(f'run directory: {out.resolve()}')
     res = run_report(cfg, out, progress=not args.quiet, fresh=args.fresh)
     _show(res)
@@ -63,7 +67,8 @@ def _show(res: dict):
     if 'magnitudes' in res and res['magnitudes'] is not None:
         print('\nNode-sum RMS per active-path count k, relative to k = 1 (mean over cells and nodes):')
         print(res['magnitudes'].to_string())
-    print(f"\nwall time {s['seconds']:.0f} s; written to {s['run_dir']} (report.html, rank_*.json, cells.csv, train_*/)")
+    print(f"\nwall time {s['seconds']:.0f} s; written to {s['run_dir']} (report.html, rank_*.json, cells.csv, "
+          "train_*/)")
 
 # %% ../nbs/18_cli.ipynb #80ec893a
 QUICKSTART = dict(epochs=40, n_archs=100, n_recal_batches=2, threads=2, sampler='nb201_iso', inherited=True)
@@ -77,7 +82,8 @@ def cmd_rank(args) -> int:
     out = Path(args.out or f'runs/rank-seed{cfg.seed}')
     print(f'run directory: {out.resolve()}')
     try: track = [int(e) for e in args.track.split(',') if e.strip()] if args.track else []
-    except ValueError: raise MixpathError(f'--track takes comma-separated epochs, e.g. 10,20,30; got {args.track!r}') from None
+    except ValueError: raise MixpathError('--track takes comma-separated epochs, e.g. 10,20,30; '
+                                          f'got {args.track!r}') from None
     _show(run_report(cfg, out, progress=not args.quiet, track=track, fresh=args.fresh))
     if track: print(f'ranking during training: {out/"tracking.csv"}')
     return 0
@@ -93,7 +99,8 @@ def cmd_paper(args) -> int:
     print(f'paper experiment: norms {cfg.norms}, seeds {args.seeds}, {cfg.epochs} epochs each; writing {out.resolve()}')
     ex = _executor(args, cpus_per_task=cfg.threads)
     table = run_paper(cfg, args.seeds, out, progress=not args.quiet, executor=ex, fresh=args.fresh)
-    print(table.to_string()); print(f'\ntable: {out/"paper_table.csv"} ({out/"paper_table.md"}), per seed: {out/"paper_runs.csv"}')
+    print(table.to_string())
+    print(f'\ntable: {out/"paper_table.csv"} ({out/"paper_table.md"}), per seed: {out/"paper_runs.csv"}')
     _show_executor(ex)
     return 0
 
@@ -119,7 +126,8 @@ def cmd_sweep(args) -> int:
     for g in args.grid or []:
         k, sep, v = g.partition('=')
         if not sep or not k.strip(): raise MixpathError(f'expected name=v1,v2,..., got {g!r}; e.g. -g seed=0,1,2')
-        if k.strip() in grid: raise MixpathError(f'grid axis {k.strip()!r} is given twice; list all its values once, e.g. -g {k.strip()}=0,1')
+        if k.strip() in grid: raise MixpathError(f'grid axis {k.strip()!r} is given twice; list all its values once, '
+                                                 f'e.g. -g {k.strip()}=0,1')
         if '' in (vals := split_values(v)): raise MixpathError(f'grid axis {k.strip()!r} has an empty value in {g!r}')
         grid[k.strip()] = [parse_value(x) for x in vals]
     if not grid: raise MixpathError('give at least one grid axis, e.g. -g norm=sbn,bn')
@@ -135,8 +143,10 @@ def cmd_search(args) -> int:
     "Search a trained supernet (NSGA-II by default) under an MFLOPs limit; export the best subnet."
     from mixpath_lab.experiment import search_supernet, load_supernet, export_subnet
     out = Path(args.out or Path(args.run_dir)/f'search-{args.method}-{args.norm}')
-    print(f'searching the {args.norm} supernet of {args.run_dir} with {args.method}; state and Pareto set in {out.resolve()}')
-    s = search_supernet(args.run_dir, out, norm=args.norm, method=args.method, mflops_limit=args.mflops, budget=args.budget,
+    print(f'searching the {args.norm} supernet of {args.run_dir} with {args.method}; state and Pareto set '
+          f'in {out.resolve()}')
+    s = search_supernet(args.run_dir, out, norm=args.norm, method=args.method, mflops_limit=args.mflops,
+                        budget=args.budget,
                         pop_size=args.pop, generations=args.generations, seed=args.seed or 0, progress=not args.quiet,
                         fresh=args.fresh)
     net, cfg = load_supernet(args.run_dir, args.norm)
@@ -172,13 +182,15 @@ def cmd_train_subnet(args) -> int:
     from mixpath_lab.data import cifar10_splits
     from mixpath_lab.groundtruth import ScratchConfig, train_from_scratch
     f = Path(args.subnet)
-    if not f.exists(): raise MixpathError(f'no exported subnet at {f}; `mixpath-lab search` writes one (best_subnet.pt)')
+    if not f.exists(): raise MixpathError(f'no exported subnet at {f}; `mixpath-lab search` writes one '
+                                          '(best_subnet.pt)')
     blob = torch.load(f, map_location='cpu', weights_only=True)
     sup = Supernet.from_config({**blob['supernet'], 'norm': 'none'})
     data = cifar10_splits(args.data, {'train': 0.8, 'val': 0.2}, seed=args.seed or 0)
     cfg = ScratchConfig(epochs=args.epochs, size=args.size, augment=True)
     print(f"training {blob['arch']} from scratch ({args.epochs} epochs, {args.size}x{args.size})")
-    r = train_from_scratch(lambda a: sup.subnet(a, fresh=True), blob['arch'], data, cfg, seed=args.seed or 0, progress=not args.quiet)
+    r = train_from_scratch(lambda a: sup.subnet(a, fresh=True), blob['arch'], data, cfg, seed=args.seed or 0,
+                           progress=not args.quiet)
     print(json.dumps({k: v for k, v in r.items() if not isinstance(v, (list, dict))}, indent=2, default=str))
     return 0
 
@@ -194,7 +206,8 @@ def _add_executor_args(sp: argparse.ArgumentParser):
 def _executor(args, cpus_per_task: int | None = None):
     "The executor the command's options ask for (`cpus_per_task`: the default when --cpus-per-task is not given)."
     from mixpath_lab.executor import make_executor
-    return make_executor(args.backend, args.workers, args.address, args.cpus_per_task or cpus_per_task or 1, args.gpus_per_task)
+    return make_executor(args.backend, args.workers, args.address, args.cpus_per_task or cpus_per_task or 1,
+                         args.gpus_per_task)
 
 def _show_executor(ex):
     print(f'\n{ex.report()}')
@@ -210,7 +223,8 @@ def _archs(spec: str, seed: int) -> list[str]:
     from mixpath_lab.benchmarks import NB201
     if spec.isdigit(): return NB201().sample(seed, int(spec), unique=True)
     f = Path(spec)
-    if not f.is_file(): raise MixpathError(f'--archs {spec!r} is neither a count nor a file of arch strings (one a line)')
+    if not f.is_file(): raise MixpathError(f'--archs {spec!r} is neither a count nor a file of arch strings (one a '
+                                           'line)')
     archs = [l.strip() for l in f.read_text().splitlines() if l.strip() and not l.startswith('#')]
     if not archs: raise MixpathError(f'{f} holds no arch strings')
     return archs
@@ -228,10 +242,13 @@ def cmd_groundtruth(args) -> int:
     sup = Supernet(nb201(C=args.C, N=args.N), norm='none')
     cfg = ScratchConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                         size=args.size if args.size != 32 else None, precision=args.precision)
-    out = Path(args.out or 'runs/groundtruth.csv'); print(f'{len(archs)} cells x {len(seeds)} seed(s), {args.epochs} epoch(s) each; table {out.resolve()}')
-    acc = run_batch(archs, functools.partial(_fresh_subnet, sup), {k: parts[k] for k in ('train', 'val')}, cfg, out, seeds=seeds,
+    out = Path(args.out or 'runs/groundtruth.csv')
+    print(f'{len(archs)} cells x {len(seeds)} seed(s), {args.epochs} epoch(s) each; table {out.resolve()}')
+    acc = run_batch(archs, functools.partial(_fresh_subnet, sup), {k: parts[k] for k in ('train', 'val')}, cfg, out,
+                    seeds=seeds,
                     space=sup.space, progress=not args.quiet, executor=ex)
-    print(f'{len(GroundTruthTable(out))} rows in {out}; mean accuracy {sum(acc.values()) / len(acc):.4f} over {len(acc)} cells')
+    print(f'{len(GroundTruthTable(out))} rows in {out}; mean accuracy {sum(acc.values()) / len(acc):.4f} '
+          f'over {len(acc)} cells')
     _show_executor(ex); return 0
 
 # %% ../nbs/18_cli.ipynb #71de59ab
@@ -244,7 +261,8 @@ def cmd_proxy_truth(args) -> int:
     if args.epochs is not None: cfg = RankingConfig.from_dict({**cfg.to_dict(), 'proxy_truth_epochs': args.epochs})
     if cfg.threads and args.backend == 'local': torch.set_num_threads(cfg.threads)
     out, ex, r = Path(args.out or 'runs/proxy_truth.csv'), _executor(args), proxy_recipe(cfg)
-    print(f'{cfg.n_archs} cells x {len(args.seeds)} seed(s), {r.epochs} epochs each from scratch at C={cfg.C}, N={cfg.N}, '
+    print(f'{cfg.n_archs} cells x {len(args.seeds)} seed(s), {r.epochs} epochs each from scratch at C={cfg.C}, '
+          f'N={cfg.N}, '
           f'{cfg.size}x{cfg.size}, {cfg.n_train} images; table {out.resolve()}')
     acc = run_proxy_truth(cfg, out, args.seeds, executor=ex, progress=not args.quiet)
     print(f'mean accuracy {np.mean(list(acc.values())):.4f} over {len(acc)} cells; rank with --set proxy_truth={out}')
@@ -258,50 +276,64 @@ def cmd_levers(args) -> int:
     names = [n.strip() for n in (args.levers or ','.join([*L.LEVERS, *L.EVAL_LEVERS])).split(',') if n.strip()]
     base = {**_kv(args.set), **({'data_root': args.data} if args.data else {})}
     try: track = [int(e) for e in args.track.split(',')] if args.track else None
-    except ValueError: raise MixpathError(f'--track {args.track!r}: give epochs as integers, e.g. --track 5,10,20') from None
+    except ValueError: raise MixpathError(f'--track {args.track!r}: give epochs as integers, e.g. --track '
+                                          '5,10,20') from None
     out, ex = Path(args.out or 'runs/levers'), _executor(args)
     runs = L.run_levers(out, names, args.seeds, base, track, executor=ex, progress=not args.quiet)
     curves, evals = L.lever_curves(out, runs), L.eval_levers(out, runs)
-    atomic_write(out/'curves.csv', lambda f: curves.to_csv(f, index=False)); atomic_write(out/'eval_levers.csv', lambda f: evals.to_csv(f, index=False))
+    atomic_write(out/'curves.csv', lambda f: curves.to_csv(f, index=False))
+    atomic_write(out/'eval_levers.csv', lambda f: evals.to_csv(f, index=False))
     md = L.lever_markdown(L.lever_table(curves, evals)); atomic_write(out/'levers.md', lambda f: f.write_text(md))
     h = out/'levers.html'; L.lever_figure(curves).write_html(h, include_plotlyjs=plotly_js(h))   # offline
-    print(md); print(f'written: {out}/levers.md, levers.html, curves.csv, eval_levers.csv'); _show_executor(ex); return 0
+    print(md); print(f'written: {out}/levers.md, levers.html, curves.csv, eval_levers.csv'); _show_executor(ex)
+    return 0
 
 # %% ../nbs/18_cli.ipynb #244e4ed7
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog='mixpath-lab', description='One-shot NAS workbench for multi-path search spaces (MixPath, Shadow BN).')
+    p = argparse.ArgumentParser(prog='mixpath-lab',
+                                description='One-shot NAS workbench for multi-path search spaces (MixPath, Shadow BN).')
     p.add_argument('-v', '--verbose', action='store_true', help='log at INFO level')
     sub = p.add_subparsers(dest='cmd', required=True)
     def common(sp, seed=True, fresh=True):
-        sp.add_argument('--out', help='run directory'); sp.add_argument('-q', '--quiet', action='store_true', help='no progress bars')
-        if fresh: sp.add_argument('--fresh', action='store_true', help='move an existing run directory aside (<dir>.old-<time>), start over')
-        if seed: sp.add_argument('--seed', type=int, default=None); sp.add_argument('--data', help='CIFAR-10 folder (default: embedded subset)')
+        sp.add_argument('--out', help='run directory')
+        sp.add_argument('-q', '--quiet', action='store_true', help='no progress bars')
+        if fresh: sp.add_argument('--fresh', action='store_true',
+                                  help='move an existing run directory aside (<dir>.old-<time>), start over')
+        if seed: sp.add_argument('--seed', type=int, default=None); sp.add_argument('--data',
+                                                                                    help='CIFAR-10 folder (default: '
+                                                                                    'embedded subset)')
         if seed: sp.add_argument('--set', action='append', metavar='NAME=VALUE', help='override a RankingConfig field')
         return sp
     common(sub.add_parser('quickstart', help=cmd_quickstart.__doc__)).set_defaults(fn=cmd_quickstart)
     sp = common(sub.add_parser('rank', help=cmd_rank.__doc__))
-    sp.add_argument('--track', metavar='E1,E2,...', help='also rank the cells after these epochs of training (tracking.csv)')
+    sp.add_argument('--track', metavar='E1,E2,...',
+                    help='also rank the cells after these epochs of training (tracking.csv)')
     sp.add_argument('--space', help='nb201 (default), mixpath_s1, tiny or module:function (= --set space=)')
     sp.add_argument('--truth', metavar='FILE', help='ground truth: .csv (arch,accuracy) or .json (= --set truth=)')
     sp.set_defaults(fn=cmd_rank)
     sp = common(sub.add_parser('search', help=cmd_search.__doc__), seed=False)
     sp.add_argument('run_dir', help='a ranking run directory (quickstart / rank)')
-    sp.add_argument('--norm', default='sbn'); sp.add_argument('--method', default='nsga2', help='nsga2, evolution or random')
+    sp.add_argument('--norm', default='sbn')
+    sp.add_argument('--method', default='nsga2', help='nsga2, evolution or random')
     sp.add_argument('--mflops', type=float, default=None,
                     help="MFLOPs (MACs) limit at NAS-Bench-201 size (other spaces: at the run's image size)")
     sp.add_argument('--budget', type=int, default=300); sp.add_argument('--pop', type=int, default=20)
     sp.add_argument('--generations', type=int, default=15); sp.add_argument('--seed', type=int, default=0)
     sp.set_defaults(fn=cmd_search)
     sp = common(sub.add_parser('train-subnet', help=cmd_train_subnet.__doc__), seed=False, fresh=False)
-    sp.add_argument('subnet', help='an exported subnet (.pt) from `search`'); sp.add_argument('--epochs', type=int, default=10)
+    sp.add_argument('subnet', help='an exported subnet (.pt) from `search`')
+    sp.add_argument('--epochs', type=int, default=10)
     sp.add_argument('--size', type=int, default=16); sp.add_argument('--seed', type=int, default=0)
     sp.add_argument('--data', help='CIFAR-10 folder (default: embedded subset)'); sp.set_defaults(fn=cmd_train_subnet)
     sp = common(sub.add_parser('paper', help=cmd_paper.__doc__), seed=False)
-    sp.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2]); sp.add_argument('--data', help='CIFAR-10 folder')
-    sp.add_argument('--set', action='append', metavar='NAME=VALUE', help='override a RankingConfig field'); sp.set_defaults(fn=cmd_paper)
+    sp.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
+    sp.add_argument('--data', help='CIFAR-10 folder')
+    sp.add_argument('--set', action='append', metavar='NAME=VALUE', help='override a RankingConfig field')
+    sp.set_defaults(fn=cmd_paper)
     _add_executor_args(sp)
     sp = common(sub.add_parser('groundtruth', help=cmd_groundtruth.__doc__), seed=False)
-    sp.add_argument('--archs', required=True, metavar='N_or_FILE', help='a count of cells to sample, or a file of arch strings')
+    sp.add_argument('--archs', required=True, metavar='N_or_FILE',
+                    help='a count of cells to sample, or a file of arch strings')
     sp.add_argument('--seed', type=int, default=0, help='seeds the cell sample and the data split')
     sp.add_argument('--seeds', type=int, nargs='+', help='one run per cell and seed (default: --seed)')
     sp.add_argument('--data', help='CIFAR-10 folder (default: embedded subset)')
@@ -311,12 +343,15 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument('--precision', choices=('fp32', 'bf16', 'fp16'), default='fp32',
                     help='forwards: fp32, bf16 (autocast), fp16 (CUDA)')
     _add_executor_args(sp); sp.set_defaults(fn=cmd_groundtruth)
-    sp = sub.add_parser('table', help=cmd_table.__doc__); sp.add_argument('dirs', nargs='+', help='paper run directories')
-    sp.add_argument('--out', help='also write paper_table.{md,csv} and paper_runs.csv here'); sp.set_defaults(fn=cmd_table)
+    sp = sub.add_parser('table', help=cmd_table.__doc__)
+    sp.add_argument('dirs', nargs='+', help='paper run directories')
+    sp.add_argument('--out', help='also write paper_table.{md,csv} and paper_runs.csv here')
+    sp.set_defaults(fn=cmd_table)
     for name, fn in (('run', cmd_run), ('sweep', cmd_sweep)):
         sp = sub.add_parser(name, help=fn.__doc__); sp.add_argument('notebook', help='e.g. nbs/runs/ranking.ipynb')
         sp.add_argument('-p', '--param', action='append', metavar='NAME=VALUE', help='notebook parameter')
-        if name == 'sweep': sp.add_argument('-g', '--grid', action='append', metavar='NAME=V1,V2', help='grid axis'); _add_executor_args(sp)
+        if name == 'sweep': sp.add_argument('-g', '--grid', action='append', metavar='NAME=V1,V2',
+                                            help='grid axis'); _add_executor_args(sp)
         common(sp, seed=False); sp.set_defaults(fn=fn)
     sp = common(sub.add_parser('proxy-truth', help=cmd_proxy_truth.__doc__), fresh=False)
     sp.add_argument('--epochs', type=int, help='from-scratch epochs per cell (default: proxy_truth_epochs, 5)')
@@ -324,7 +359,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_executor_args(sp); sp.set_defaults(fn=cmd_proxy_truth)
     sp = common(sub.add_parser('levers', help=cmd_levers.__doc__), seed=False, fresh=False)
     sp.add_argument('--levers', help="comma-separated (default: all), e.g. 'sampling,bn mode'")
-    sp.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2]); sp.add_argument('--data', help='CIFAR-10 folder')
+    sp.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
+    sp.add_argument('--data', help='CIFAR-10 folder')
     sp.add_argument('--set', action='append', metavar='NAME=VALUE', help='override a setting of the study base')
     sp.add_argument('--track', metavar='E1,E2,...', help='epochs to rank at (default: a quarter, half and all)')
     _add_executor_args(sp); sp.set_defaults(fn=cmd_levers)
@@ -343,7 +379,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
     args, extra = build_parser().parse_known_args(argv)
     if extra: print(f'mixpath-lab {args.cmd}: error: {_unrecognized(args, extra)}', file=sys.stderr); return 2
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format='%(levelname)s %(name)s: %(message)s')
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format='%(levelname)s %(name)s: %(message)s')
     try: return args.fn(args)
     except MixpathError as e:
         print(f'mixpath-lab {args.cmd}: error: {e}', file=sys.stderr); return 2

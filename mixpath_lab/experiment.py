@@ -50,7 +50,7 @@ def _arm_kwargs(arm: str, text: str) -> dict:
                                           "(numbers, strings in quotes, True/False/None)") from None
 
 def split_arm(arm: str) -> tuple[str, str, dict]:
-    "`'sbn+cream(k=5)'` -> `('sbn', 'cream', {'k': 5})`; a bare norm has regime `'none'`. Checks the regime's arguments."
+    "`'sbn+cream(k=5)'` -> `('sbn', 'cream', {'k': 5})`; a bare norm's regime is `'none'`; checks its arguments."
     from mixpath_lab.sbn import NORMS
     from mixpath_lab.regimes import REGIMES, make_regime
     m = _ARM.match(str(arm))
@@ -82,7 +82,8 @@ class RankingConfig:
     n_train: int = 8000              # supernet training images
     n_recal: int = 1000              # BN recalibration images (from the training images)
     n_val: int = 1000                # validation images (from the training images; never the test set)
-    norms: tuple = ('sbn', 'bn')     # one supernet per entry: a post-sum norm ('sbn', 'bn', 'combo', 'none'), optionally
+    # one supernet per entry: a post-sum norm ('sbn', 'bn', 'combo', 'none'), optionally
+    norms: tuple = ('sbn', 'bn')
                                      # with a training regime, 'norm+cream' or 'norm+pinas' (mixpath_lab.regimes)
     sampler: str = 'spos'            # path sampler name (mixpath_lab.samplers)
     epochs: int = 60                 # supernet training epochs
@@ -112,23 +113,27 @@ class RankingConfig:
     precision: str = 'fp32'          # forwards of training and evaluation: fp32, bf16 (autocast) or fp16 (CUDA)
 
     def __post_init__(self):
-        if isinstance(self.free_proxies, str): self.free_proxies = [p.strip() for p in self.free_proxies.split(',') if p.strip()]
+        if isinstance(self.free_proxies, str): self.free_proxies = [p.strip() for p in self.free_proxies.split(',')
+                                                                    if p.strip()]
         self._validate()
         self.free_proxies = tuple(self.free_proxies); [free_proxy(p) for p in self.free_proxies]
         if self.hybrid_proxy not in (None, 'params', 'flops', *self.free_proxies):
             raise MixpathError(f'RankingConfig.hybrid_proxy={self.hybrid_proxy!r}: name one of free_proxies, params, '
                                "flops or None, e.g. hybrid_proxy='synflow'")
         if not 2 <= self.proxy_batch <= self.n_train:
-            raise MixpathError(f'RankingConfig.proxy_batch must be in 2..n_train, got {self.proxy_batch}; e.g. proxy_batch=64')
+            raise MixpathError(f'RankingConfig.proxy_batch must be in 2..n_train, got {self.proxy_batch}; e.g. '
+                               'proxy_batch=64')
     def to_dict(self) -> dict:
         return {**asdict(self), 'norms': list(self.norms), 'free_proxies': list(self.free_proxies)}
     @classmethod
     def from_dict(cls, d: dict) -> RankingConfig:
         unknown = sorted(set(d) - {f.name for f in fields(cls)})
-        if unknown: raise MixpathError(f'RankingConfig: unknown key(s) {unknown}; known: {[f.name for f in fields(cls)]}')
+        if unknown: raise MixpathError(f'RankingConfig: unknown key(s) {unknown}; '
+                                       f'known: {[f.name for f in fields(cls)]}')
         return cls(**d)
     def train_config(self) -> TrainConfig:
-        return TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, momentum=0.9, nesterov=self.nesterov,
+        return TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, momentum=0.9,
+                           nesterov=self.nesterov,
                            weight_decay=self.weight_decay, grad_clip=self.grad_clip, seed=self.seed,
                            steps_per_epoch=self.steps_per_epoch, ckpt_every=1, log_every=25, precision=self.precision)
 
@@ -144,12 +149,14 @@ def _norms(v) -> tuple:
     return tuple(a.strip() if isinstance(a, str) else a for a in v) if isinstance(v, (list, tuple)) else v
 
 def _check_arms(norms: tuple):
-    if not norms: raise MixpathError("RankingConfig.norms is empty; name at least one of sbn, bn, combo, none, e.g. norms=['sbn', 'bn']")
+    if not norms: raise MixpathError("RankingConfig.norms is empty; name at least one of sbn, bn, combo, none, e.g. "
+                                     "norms=['sbn', 'bn']")
     seen = {}
     for arm in norms:
         norm, regime, kw = split_arm(arm)
         for key in ((norm, regime, tuple(sorted(kw.items()))), arm_slug(arm)):
-            if key in seen: raise MixpathError(f'RankingConfig.norms names one arm twice ({seen[key]!r} and {arm!r}); drop one')
+            if key in seen: raise MixpathError(f'RankingConfig.norms names one arm twice ({seen[key]!r} and {arm!r}); '
+                                               'drop one')
             seen[key] = arm
 
 # %% ../nbs/16_experiment.ipynb #cb09d372
@@ -158,10 +165,12 @@ def _validate(self: RankingConfig):
     "Types, ranges, arms, sampler and ground truth of the config; a `MixpathError` naming the first bad field."
     from mixpath_lab.samplers import SAMPLERS
     self.norms = _norms(self.norms); check_fields(self, _EXAMPLES); _check_arms(self.norms)
-    for k in ('C', 'N', 'size', 'n_train', 'n_recal', 'n_val', 'epochs', 'batch_size', 'n_archs', 'n_recal_batches', 'n_boot',
+    for k in ('C', 'N', 'size', 'n_train', 'n_recal', 'n_val', 'epochs', 'batch_size', 'n_archs',
+              'n_recal_batches', 'n_boot',
               'proxy_truth_epochs'):
         if getattr(self, k) < 1: raise MixpathError(f'RankingConfig.{k} must be >= 1, got {getattr(self, k)}')
-    for k, ok, want in (('n_archs', self.n_archs >= 3, '>= 3 to rank'), ('size', self.size <= 32, '<= 32 (CIFAR images are 32x32)'),
+    for k, ok, want in (('n_archs', self.n_archs >= 3, '>= 3 to rank'),
+                        ('size', self.size <= 32, '<= 32 (CIFAR images are 32x32)'),
                         ('threads', self.threads is None or self.threads >= 1, '>= 1 or None'),
                         ('sampler', self.sampler in SAMPLERS, f'one of {", ".join(sorted(SAMPLERS))}')):
         if not ok: raise MixpathError(f'RankingConfig.{k} must be {want}, got {getattr(self, k)!r}')
@@ -249,7 +258,8 @@ def _upgrade_record(f: Path):
 # %% ../nbs/16_experiment.ipynb #4f722944
 def data_parts(cfg: RankingConfig) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     "The configured splits of the training images (uint8 images, labels): 'train', 'recal', 'val' (and 'test')."
-    return cifar10_splits(cfg.data_root, {'train': cfg.n_train, 'recal': cfg.n_recal, 'val': cfg.n_val}, seed=cells_seed(cfg))
+    return cifar10_splits(cfg.data_root, {'train': cfg.n_train, 'recal': cfg.n_recal, 'val': cfg.n_val},
+                          seed=cells_seed(cfg))
 
 def make_batches(cfg: RankingConfig) -> dict[str, Batches]:
     "Training (augmented), recalibration and validation batches of the configured splits."
@@ -273,7 +283,7 @@ def ranking_cells(cfg: RankingConfig, bench: Benchmark) -> list[str]:
 
 # %% ../nbs/16_experiment.ipynb #fe147cce
 def data_settings(cfg: RankingConfig, arm: str) -> dict:
-    "What a supernet of `arm` depends on beyond the trainer's config: the arm, data source, split sizes, image size, seed."
+    "What a supernet of `arm` depends on besides its recipe: arm, data source, split sizes, image size, seed."
     root = None if cfg.data_root is None else str(Path(cfg.data_root).expanduser().resolve())
     return {'arm': arm, 'data_root': root, 'n_train': cfg.n_train, 'n_recal': cfg.n_recal, 'n_val': cfg.n_val,
             'size': cfg.size, 'seed': cfg.seed, **({} if cfg.sample_seed is None else {'sample_seed': cfg.sample_seed})}
@@ -295,9 +305,11 @@ def check_settings(run_dir: str | Path, settings: dict, train: dict | None = Non
     diff = config_diff(json.loads(f.read_text()), settings) if f.exists() else []
     if train is not None and fc.exists() and 'train' in (old := json.loads(fc.read_text())):
         diff += config_diff(old['train'], train)
-    if diff: raise MixpathError(f'{run_dir} holds a supernet trained under other settings ({describe_diff(diff)}); {FRESH_HINT}')
+    if diff: raise MixpathError(f'{run_dir} holds a supernet trained under other settings '
+                                f'({describe_diff(diff)}); {FRESH_HINT}')
     if not f.exists() and (run_dir/'checkpoints'/'last.pt').exists():
-        raise MixpathError(f'{run_dir} holds a checkpoint that records no data settings (source, split sizes), so it cannot '
+        raise MixpathError(f'{run_dir} holds a checkpoint that records no data settings (source, split sizes), so it '
+                           'cannot '
                            f'be reused safely; {FRESH_HINT}')
 
 # %% ../nbs/16_experiment.ipynb #4555fe17
@@ -325,15 +337,17 @@ def train_supernet(cfg: RankingConfig, arm: str, batches: Batches, run_dir: Path
     return net, tr
 
 def make_evaluator(net: Supernet, batches: dict, n_recal_batches: int, precision: str = 'fp32') -> Evaluator:
-    "An `Evaluator` on the run's splits that recalibrates on the first `n_recal_batches` of the recal split's first epoch."
+    "An `Evaluator` on the run's splits, recalibrating on the first `n_recal_batches` of the recal split's epoch 0."
     batches['recal'].set_epoch(0)   # the same recalibration images for every arm and every evaluation of a run
     return Evaluator(net, batches['recal'], batches['val'], n_recal_batches=min(n_recal_batches, len(batches['recal'])),
                      precision=precision)
 
-def rank_supernet(net: Supernet, cells: Sequence[str], batches: dict, cfg: RankingConfig, progress: bool = True) -> pd.DataFrame:
+def rank_supernet(net: Supernet, cells: Sequence[str], batches: dict, cfg: RankingConfig,
+                  progress: bool = True) -> pd.DataFrame:
     "Supernet accuracy of every cell, recalibrated (and inherited if configured)."
     ev = make_evaluator(net, batches, cfg.n_recal_batches, cfg.precision)
-    df = pd.DataFrame(ev.evaluate(cells, recalibrate=True, progress=progress))[['arch', 'acc']].rename(columns={'acc': 'acc_recal'})
+    df = pd.DataFrame(ev.evaluate(cells, recalibrate=True,
+                                  progress=progress))[['arch', 'acc']].rename(columns={'acc': 'acc_recal'})
     if cfg.inherited: df['acc_inherited'] = [r['acc'] for r in ev.evaluate(cells, recalibrate=False, progress=progress)]
     return df
 
@@ -344,7 +358,7 @@ def _top_k(n: int) -> tuple[int]:
     return (max(1, min(10, n // 5)),)
 
 def _ci_columns(metrics: dict) -> dict:
-    "`{'kendall': (v, lo, hi), 'spearman': ...}` -> flat columns kendall, kendall_lo, kendall_hi, spearman, ... (None -> NaN)."
+    "`{'kendall': (v, lo, hi), ...}` -> flat columns kendall, kendall_lo, kendall_hi, spearman, ... (None -> NaN)."
     return {f'{m}{s}': (np.nan if metrics[m][i] is None else metrics[m][i]) for m in ('kendall', 'spearman')
             for i, s in enumerate(('', '_lo', '_hi'))}
 
@@ -358,8 +372,10 @@ class RankTracker(Callback):
                  n_recal_batches: int = 4,       # recalibration batches per arch
                  inherited: bool = True,         # also rank with the supernet's own BN statistics
                  n_boot: int = 200, seed: int = 0):
-        self.cells, self.truth, self.batches, self.epochs = list(cells), np.asarray(truth, dtype=float), batches, {int(e) for e in epochs}
-        if len(self.cells) != len(self.truth) or len(self.cells) < 3: raise MixpathError('RankTracker needs >= 3 cells, each with its truth')
+        self.cells, self.truth = list(cells), np.asarray(truth, dtype=float)
+        self.batches, self.epochs = batches, {int(e) for e in epochs}
+        if len(self.cells) != len(self.truth) or len(self.cells) < 3: raise MixpathError('RankTracker needs >= 3 '
+                                                                                         'cells, each with its truth')
         self.n_recal_batches, self.inherited, self.n_boot, self.seed = n_recal_batches, inherited, n_boot, seed
 
     def after_epoch(self):
@@ -369,7 +385,8 @@ class RankTracker(Callback):
         for rec_mode in ((True, False) if self.inherited else (True,)):
             acc = np.array([r['acc'] for r in ev.evaluate(self.cells, recalibrate=rec_mode, progress=False)])
             try:
-                m = rank_report(acc, self.truth, ks=_top_k(len(acc)), n_boot=self.n_boot, seed=self.seed, name='tracker').metrics
+                m = rank_report(acc, self.truth, ks=_top_k(len(acc)), n_boot=self.n_boot, seed=self.seed,
+                                name='tracker').metrics
             except MixpathError as err:   # e.g. every cell at chance early on: no ranking yet, training goes on
                 m = {'kendall': [None] * 3, 'spearman': [None] * 3}; log.info(f'epoch {e}: no ranking ({err})')
             rec = {'kind': 'ranking', 'step': self.step, 'epoch': e, 'mode': 'recal' if rec_mode else 'inherited',
@@ -380,10 +397,12 @@ class RankTracker(Callback):
 
 def tracking_table(histories: dict) -> pd.DataFrame:
     "The 'ranking' records of each arm's training history as one table (arm, epoch, step, mode, tau and rho with CIs)."
-    rows = [{'arm': arm, 'epoch': r['epoch'], 'step': r['step'], 'mode': r['mode'], 'mean_acc': r['mean_acc'], **_ci_columns(r)}
+    rows = [{'arm': arm, 'epoch': r['epoch'], 'step': r['step'], 'mode': r['mode'], 'mean_acc': r['mean_acc'],
+             **_ci_columns(r)}
             for arm, h in histories.items() for r in h if r.get('kind') == 'ranking']
-    return pd.DataFrame(rows, columns=['arm', 'epoch', 'step', 'mode', 'mean_acc', 'kendall', 'kendall_lo', 'kendall_hi',
-                                       'spearman', 'spearman_lo', 'spearman_hi'])
+    return pd.DataFrame(rows,
+                        columns=['arm', 'epoch', 'step', 'mode', 'mean_acc', 'kendall', 'kendall_lo', 'kendall_hi',
+                                 'spearman', 'spearman_lo', 'spearman_hi'])
 
 # %% ../nbs/16_experiment.ipynb #3dde146b
 @functools.lru_cache(maxsize=1)
@@ -413,9 +432,11 @@ def run_ranking(cfg: RankingConfig, run_dir: str | Path, progress: bool = True, 
     space = ranking_space(cfg); bench = ranking_benchmark(cfg, space)   # read and checked before anything is written
     cells, truth = ranking_cells(cfg, bench), truth_scores(cfg, bench)
     if not fresh: _upgrade_record(Path(run_dir)/'config.json')   # a run recorded before space and truth existed
-    if not fresh and not (Path(run_dir)/'config.json').exists():   # an unrecorded directory: its supernets must fit first
+    # an unrecorded directory: its supernets must fit first
+    if not fresh and not (Path(run_dir)/'config.json').exists():
         for norm in cfg.norms:
-            check_settings(Path(run_dir)/f'train_{arm_slug(norm)}', data_settings(cfg, norm), cfg.train_config().to_dict())
+            check_settings(Path(run_dir)/f'train_{arm_slug(norm)}', data_settings(cfg, norm),
+                           cfg.train_config().to_dict())
     rd, t0 = open_run_dir(run_dir, {'experiment': 'ranking', **cfg.to_dict()}, fresh), time.time()
     batches = make_batches(cfg)
     table = cell_costs(cells, cost_model(cfg, space))
@@ -426,17 +447,22 @@ def run_ranking(cfg: RankingConfig, run_dir: str | Path, progress: bool = True, 
         zc = free_proxy_scores(space, cells, x, y, cfg.free_proxies, cfg.seed, progress)
         table[list(cfg.free_proxies)] = zc[list(cfg.free_proxies)].to_numpy()
     free_s, ref = round(time.time() - t_free, 1), truth.to_numpy()
-    from mixpath_lab.proxytruth import lookup_proxy_truth, gap_table   # the proxy ceiling, where a table covers the cells
+    # the proxy ceiling, where a table covers the cells
+    from mixpath_lab.proxytruth import lookup_proxy_truth, gap_table
     pt = lookup_proxy_truth(cfg, cells) if cfg.space == 'nb201' else None   # NAS-Bench-201 cells at this proxy only
     if pt is not None: table['proxy standalone'] = pt.values
     rank = lambda n: rank_report(table[n].values, table['truth'].values, proxies={p: table[p].values for p in free},
                                  ks=_top_k(len(cells)), n_boot=cfg.n_boot, seed=cfg.seed, name=n, reference=ref)
     reports, timings, nets, histories = {}, {}, {}, {}
-    if pt is not None: reports['proxy standalone'] = rank('proxy standalone'); reports['proxy standalone'].save(rd.file('rank_proxy_standalone.json'))
+    if pt is not None:
+        reports['proxy standalone'] = rank('proxy standalone')
+        reports['proxy standalone'].save(rd.file('rank_proxy_standalone.json'))
     for norm in cfg.norms:
         t1 = time.time()
-        tracker = [RankTracker(cells, table['truth'], batches, track, cfg.n_recal_batches, cfg.inherited, min(cfg.n_boot, 200), cfg.seed)] if track else []
-        net, tr = train_supernet(cfg, norm, batches['train'], rd.path/f'train_{arm_slug(norm)}', progress, [*train_callbacks, *tracker])
+        tracker = [RankTracker(cells, table['truth'], batches, track, cfg.n_recal_batches, cfg.inherited,
+                               min(cfg.n_boot, 200), cfg.seed)] if track else []
+        net, tr = train_supernet(cfg, norm, batches['train'], rd.path/f'train_{arm_slug(norm)}', progress,
+                                 [*train_callbacks, *tracker])
         t2 = time.time(); nets[norm], histories[norm] = net, tr.history
         accs = rank_supernet(net, cells, batches, cfg, progress)
         timings[norm] = {'train_s': round(t2 - t1, 1), 'eval_s': round(time.time() - t2, 1)}
@@ -452,11 +478,14 @@ def run_ranking(cfg: RankingConfig, run_dir: str | Path, progress: bool = True, 
         atomic_write(rd.file('cells.csv'), lambda f: table.to_csv(f, index=False))
     comp = compare_reports(reports)
     verdict = [free_proxy_verdict(n, table[n].values, table['truth'].values, {p: table[p].values for p in free},
-                                  cfg.n_boot, cfg.seed) for n in reports if not n.endswith('(hybrid)') and n != 'proxy standalone']
-    gaps = None if pt is None else gap_table(table, [n for n in reports if n != 'proxy standalone'] + free, cfg.n_boot, cfg.seed)
+                                  cfg.n_boot, cfg.seed) for n in reports if not n.endswith('(hybrid)')
+               and n != 'proxy standalone']
+    gaps = None if pt is None else gap_table(table, [n for n in reports if n != 'proxy standalone'] + free,
+                                             cfg.n_boot, cfg.seed)
     if gaps is not None: atomic_write(rd.file('gaps.csv'), lambda f: gaps.to_csv(f))
     atomic_write(rd.file('comparison.csv'), lambda f: comp.to_csv(f))
-    if len(tracking := tracking_table(histories)): atomic_write(rd.file('tracking.csv'), lambda f: tracking.to_csv(f, index=False))
+    if len(tracking := tracking_table(histories)): atomic_write(rd.file('tracking.csv'),
+                                                                lambda f: tracking.to_csv(f, index=False))
     summary = {'run_dir': str(rd.path), 'benchmark': bench.name, 'n_cells': len(cells),
                'seconds': round(time.time() - t0, 1), 'timings': timings,
                'kendall': {n: r.metrics['kendall'] for n, r in reports.items()},
@@ -486,17 +515,21 @@ def write_report(res: dict, path: str | Path, magnitudes: pd.DataFrame | None = 
     from mixpath_lab.core import plotly_js
     table, reports = res['table'], res['reports']
     names = list(reports)
-    sc = make_subplots(rows=1, cols=len(names), subplot_titles=[f"{n}: Kendall {reports[n].metrics['kendall'][0]:.3f}" for n in names])
+    sc = make_subplots(rows=1, cols=len(names),
+                       subplot_titles=[f"{n}: Kendall {reports[n].metrics['kendall'][0]:.3f}" for n in names])
     for i, n in enumerate(names, 1):
-        sc.add_trace(go.Scatter(x=table['truth'], y=table[n], mode='markers', name=n, text=table['arch'], hovertemplate='%{text}<br>truth %{x:.2f}<br>supernet %{y:.3f}'), 1, i)
+        sc.add_trace(go.Scatter(x=table['truth'], y=table[n], mode='markers', name=n, text=table['arch'],
+                                hovertemplate='%{text}<br>truth %{x:.2f}<br>supernet %{y:.3f}'), 1, i)
         sc.update_xaxes(title_text=_truth_label(res['summary']), row=1, col=i)
-    sc.update_yaxes(title_text='supernet accuracy (recalibrated)', row=1, col=1); sc.update_layout(title='Supernet vs ground truth', height=420)
+    sc.update_yaxes(title_text='supernet accuracy (recalibrated)', row=1, col=1)
+    sc.update_layout(title='Supernet vs ground truth', height=420)
     rows = [(n, reports[n].metrics) for n in names] + [(p, v) for p, v in next(iter(reports.values())).proxies.items()]
     bars = go.Figure()
     for metric in ('kendall', 'spearman'):
         vals = [m[metric] for _, m in rows]
         bars.add_trace(go.Bar(name=metric, x=[r[0] for r in rows], y=[v[0] for v in vals],
-                              error_y=dict(type='data', symmetric=False, array=[v[2] - v[0] for v in vals], arrayminus=[v[0] - v[1] for v in vals])))
+                              error_y=dict(type='data', symmetric=False, array=[v[2] - v[0] for v in vals],
+                                           arrayminus=[v[0] - v[1] for v in vals])))
     bars.update_layout(title='Rank correlation with ground truth (95% bootstrap CI)', barmode='group', height=420)
     curves = go.Figure()
     for n, h in res.get('histories', {}).items():
@@ -505,8 +538,10 @@ def write_report(res: dict, path: str | Path, magnitudes: pd.DataFrame | None = 
     curves.update_layout(title='Supernet training loss', xaxis_title='step', height=380)
     figs = {'rank_correlation': bars, 'scatter': sc, 'train_loss': curves}
     if magnitudes is not None:
-        mg = go.Figure([go.Bar(name=n, x=list(magnitudes.columns), y=list(magnitudes.loc[n])) for n in magnitudes.index])
-        mg.update_layout(title='Node-sum RMS relative to k = 1 (MixPath: sums grow with the path count)', barmode='group', height=380)
+        mg = go.Figure([go.Bar(name=n, x=list(magnitudes.columns), y=list(magnitudes.loc[n]))
+                        for n in magnitudes.index])
+        mg.update_layout(title='Node-sum RMS relative to k = 1 (MixPath: sums grow with the path count)',
+                         barmode='group', height=380)
         figs['magnitudes'] = mg
     if figures_dir is not None:
         from mixpath_lab.dash import export_figures   # presentation only: training and evaluation never import dash
@@ -517,8 +552,10 @@ def write_report(res: dict, path: str | Path, magnitudes: pd.DataFrame | None = 
             f"{s['seconds']:.0f} s.</p>" + ''.join(f'<p><b>{v}</b></p>' for v in s.get('verdict', ()))
             + res['comparison'].to_html() + _gaps_html(res))
     js = plotly_js(path)   # the run's one plotly.min.js (the figures in figures_dir use it too)
-    body = ''.join(f.to_html(full_html=False, include_plotlyjs=js if i == 0 else False) for i, f in enumerate(figs.values()))
-    html = f'<!doctype html><html><head><meta charset="utf-8"><title>mixpath_lab report</title></head><body>{head}{body}</body></html>'
+    body = ''.join(f.to_html(full_html=False, include_plotlyjs=js if i == 0 else False)
+                   for i, f in enumerate(figs.values()))
+    html = ('<!doctype html><html><head><meta charset="utf-8"><title>mixpath_lab report</title></head>'
+            f'<body>{head}{body}</body></html>')
     return atomic_write(path, lambda f: f.write_text(html))
 
 def _truth_label(summary: dict) -> str:
@@ -544,14 +581,16 @@ def run_report(cfg: RankingConfig, run_dir: str | Path, progress: bool = True, t
     res = run_ranking(cfg, run_dir, progress, track=track, fresh=fresh)
     mg = path_count_magnitudes(res['nets'], res['batches']['val'], res['cells'])
     atomic_write(res['run_dir'].file('magnitudes.csv'), lambda f: mg.to_csv(f))
-    res['magnitudes'], res['report'] = mg, write_report(res, res['run_dir'].file('report.html'), mg, res['run_dir'].path/'figures')
+    res['magnitudes'], res['report'] = mg, write_report(res, res['run_dir'].file('report.html'), mg,
+                                                        res['run_dir'].path/'figures')
     return res
 
 # %% ../nbs/16_experiment.ipynb #a8596617
 def run_config(run_dir: str | Path) -> RankingConfig:
     "The `RankingConfig` recorded in a ranking run directory (its space rebuilt, its truth table named)."
     f = Path(run_dir)/'config.json'
-    if not f.exists(): raise MixpathError(f'{run_dir} is not a ranking run directory (no config.json); run `mixpath-lab quickstart` first')
+    if not f.exists(): raise MixpathError(f'{run_dir} is not a ranking run directory (no config.json); run '
+                                          '`mixpath-lab quickstart` first')
     d = json.loads(f.read_text()); d.pop('experiment', None)
     return RankingConfig.from_dict(d)
 
@@ -565,7 +604,8 @@ def load_supernet(run_dir: str | Path, norm: str = 'sbn') -> tuple[Supernet, Ran
     state = torch.load(ck, map_location='cpu', weights_only=True)
     net = Supernet(ranking_space(cfg), norm=split_arm(norm)[0])
     if state['meta']['model'] != json.loads(json.dumps(net.config())):
-        raise MixpathError(f'{ck} holds a supernet of another space or norm ({state["meta"]["model"]}); expected {net.config()}')
+        raise MixpathError(f'{ck} holds a supernet of another space or norm ({state["meta"]["model"]}); '
+                           f'expected {net.config()}')
     net.load_state_dict(state['model'])
     _, regime, kw = split_arm(norm)
     if regime == 'fewshot':
@@ -588,7 +628,8 @@ def search_supernet(run_dir: str | Path, out: str | Path, norm: str = 'sbn', met
     "Search a trained supernet; returns the searcher (Pareto set and state in `out`)."
     from mixpath_lab.search import NSGA2Search, Evolution, RandomSearch
     methods = {'nsga2': NSGA2Search, 'evolution': Evolution, 'random': RandomSearch}
-    if method not in methods: raise MixpathError(f'unknown search method {method!r}; choose one of {", ".join(methods)}')
+    if method not in methods: raise MixpathError(f'unknown search method {method!r}; choose one '
+                                                 f'of {", ".join(methods)}')
     net, cfg = load_supernet(run_dir, norm)
     b = make_batches(cfg)
     ev = make_evaluator(net, b, cfg.n_recal_batches, cfg.precision)
@@ -612,7 +653,8 @@ def export_subnet(supernet: Supernet, arch, path: str | Path, note: dict | None 
     "Save `supernet.subnet(arch)` (weights + arch + space) atomically, loadable with weights_only=True."
     arch = supernet.space.validate(arch)
     sub = supernet.subnet(arch)
-    blob = {'arch': supernet.space.encode(arch), 'supernet': supernet.config(), 'state_dict': sub.state_dict(), 'note': note or {}}
+    blob = {'arch': supernet.space.encode(arch), 'supernet': supernet.config(), 'state_dict': sub.state_dict(),
+            'note': note or {}}
     return atomic_write(path, lambda f: torch.save(blob, f))
 
 # %% ../nbs/16_experiment.ipynb #c10e57a1
@@ -624,11 +666,13 @@ def paper_markdown(runs: pd.DataFrame, digits: int = 3) -> str:
     "A markdown table: per ranking, tau and rho mean ± sd over seeds, and each seed's tau with its 95% CI."
     f = lambda v: f'{v:.{digits}f}'
     pm = lambda m, s: f'{f(m)} ± {f(s)}' if s == s else f(m)
-    rows = ['| ranking | seeds | Kendall tau, mean ± sd | Spearman rho, mean ± sd | per-seed tau [95% CI] |', '|---|---|---|---|---|']
+    rows = ['| ranking | seeds | Kendall tau, mean ± sd | Spearman rho, mean ± sd | per-seed tau [95% CI] |',
+            '|---|---|---|---|---|']
     for name, g in runs.groupby('ranking', sort=False):
         g = g.sort_values('seed')
         per = '; '.join(f's{r.seed}: {f(r.kendall)} [{f(r.kendall_lo)}, {f(r.kendall_hi)}]' for r in g.itertuples())
-        rows.append(f'| {name} | {len(g)} | {pm(g.kendall.mean(), g.kendall.std())} | {pm(g.spearman.mean(), g.spearman.std())} | {per} |')
+        rows.append(f'| {name} | {len(g)} | {pm(g.kendall.mean(), g.kendall.std())} '
+                    f'| {pm(g.spearman.mean(), g.spearman.std())} | {per} |')
     return '\n'.join(rows) + '\n'
 
 def write_paper_tables(runs: pd.DataFrame, out: str | Path) -> pd.DataFrame:
@@ -640,16 +684,18 @@ def write_paper_tables(runs: pd.DataFrame, out: str | Path) -> pd.DataFrame:
     return table
 
 def _paper_seed(cfg: RankingConfig, seed: int, out: str, progress: bool = True, run: bool = True) -> list[dict] | None:
-    "One seed of `run_paper` as an idempotent task: its rows (metrics with CIs per ranking); a finished seed is read, not rerun."
+    "One seed of `run_paper` as an idempotent task: its rows (metrics with CIs per ranking); a finished seed is read."
     c, d = RankingConfig(**{**cfg.to_dict(), 'seed': int(seed)}), Path(out)/f'seed{seed}'
     done = (d/'summary.json').exists() and \
         recorded_config(json.loads((d/'config.json').read_text())) == {'experiment': 'ranking', **c.to_dict()}
     if not (done or run): return None
-    reports = ({n: RankReport.load(d/f'rank_{arm_slug(n)}.json') for n in json.loads((d/'summary.json').read_text())['kendall']}
+    reports = ({n: RankReport.load(d/f'rank_{arm_slug(n)}.json')
+                for n in json.loads((d/'summary.json').read_text())['kendall']}
                if done else run_ranking(c, d, progress)['reports'])
     base = next(iter(reports.values())).proxies
     return [{'seed': seed, 'ranking': name, **_ci_columns(m)}
-            for name, m in [*((n, r.metrics) for n, r in reports.items()), *((f'{p} (proxy)', v) for p, v in base.items())]]
+            for name, m in [*((n, r.metrics) for n, r in reports.items()),
+                            *((f'{p} (proxy)', v) for p, v in base.items())]]
 
 def run_paper(cfg: RankingConfig, seeds: Sequence[int], out: str | Path, progress: bool = True,
               executor: Executor | str | None = None, fresh: bool = False) -> pd.DataFrame:
@@ -662,7 +708,8 @@ def run_paper(cfg: RankingConfig, seeds: Sequence[int], out: str | Path, progres
                            f'pass --cpus-per-task {cfg.threads} (cpus_per_task=) or --set threads={ex.threads}')
     local = ex.backend == 'local'   # seeds elsewhere: one bar over the seeds instead of each training's
     tasks = [Task(f'seed{s}', _paper_seed, (cfg, int(s), str(out), progress and local)) for s in seeds]
-    got = {t.key: r for t in tasks if (r := _paper_seed(*t.args[:3], run=False)) is not None}   # finished before: read here
+    # finished before: read here
+    got = {t.key: r for t in tasks if (r := _paper_seed(*t.args[:3], run=False)) is not None}
     todo = [t for t in tasks if t.key not in got]
     got.update(zip((t.key for t in todo), ex.run(todo, progress and not local, desc='paper seeds')))
     rows = [r for t in tasks for r in got[t.key]]
@@ -673,12 +720,13 @@ _FREE = {'norms', 'inherited', 'seed', 'threads', 'experiment'}   # settings tha
 
 def _paper_configs(d: Path) -> dict[int, dict]:
     f = d/'paper_runs.csv'
-    if not f.exists(): raise MixpathError(f'{d} is not a paper run directory (no paper_runs.csv); run `mixpath-lab paper --out {d}` first')
+    if not f.exists(): raise MixpathError(f'{d} is not a paper run directory (no paper_runs.csv); run `mixpath-lab '
+                                          f'paper --out {d}` first')
     cfgs = {int(s): json.loads((d/f'seed{s}'/'config.json').read_text()) for s in pd.read_csv(f).seed.unique()}
     return {s: recorded_config(c) for s, c in cfgs.items()}   # older seeds: with the fields they predate
 
 def combine_papers(dirs: Sequence[str | Path], out: str | Path | None = None) -> pd.DataFrame:
-    "Per-seed results of several `run_paper` directories as one `paper_runs` frame; checks they differ only in their arms."
+    "Per-seed results of several `run_paper` directories as one `paper_runs` frame, checked to differ only in arms."
     dirs = [Path(d) for d in dirs]
     if not dirs: raise MixpathError('combine_papers needs at least one paper run directory')
     ref_dir, ref = dirs[0], next(iter(_paper_configs(dirs[0]).values()))
@@ -687,13 +735,16 @@ def combine_papers(dirs: Sequence[str | Path], out: str | Path | None = None) ->
         for seed, c in _paper_configs(d).items():
             diff = sorted(k for k in set(c) | set(ref) if k not in _FREE and c.get(k) != ref.get(k))
             if diff: raise MixpathError(f'{d}/seed{seed} differs from {ref_dir} in {diff} '
-                                        f'({", ".join(f"{k}={c.get(k)!r} vs {ref.get(k)!r}" for k in diff[:3])}); only arms may differ')
+                                        f'({", ".join(f"{k}={c.get(k)!r} vs {ref.get(k)!r}" for k in diff[:3])}); only '
+                                        'arms may differ')
         frames.append(pd.read_csv(d/'paper_runs.csv').assign(source=str(d)))
     runs = pd.concat(frames, ignore_index=True)
     proxy = runs.ranking.str.endswith('(proxy)')
     arms = runs[~proxy]
     if (dup := arms[arms.duplicated(['seed', 'ranking'], keep=False)]).size:
-        r = dup.iloc[0]; raise MixpathError(f'{r.ranking!r} seed {r.seed} is in more than one of {[str(d) for d in dirs]}; combine each arm once')
+        r = dup.iloc[0]
+        raise MixpathError(f'{r.ranking!r} seed {r.seed} is in more than one of {[str(d) for d in dirs]}; combine each '
+                           'arm once')
     runs = pd.concat([arms, runs[proxy].drop_duplicates(['seed', 'ranking'])], ignore_index=True)
     if out is not None: write_paper_tables(runs, out)
     return runs

@@ -7,8 +7,6 @@ ROOT = Path(__file__).resolve().parents[1]
 WIDTH = 120
 MODULES = sorted(p for p in (ROOT/'mixpath_lab').glob('*.py') if p.name != '_modidx.py')
 NOTEBOOKS = sorted([*(ROOT/'nbs').glob('*.ipynb'), *(ROOT/'nbs'/'runs').glob('*.ipynb')])
-TO_WRAP = {'16_experiment.ipynb', '18_cli.ipynb', '02_benchmarks.ipynb'}   # still to re-wrap with scripts/wrap_lines.py
-NOT_MINE = {'25_levers.ipynb', '24_proxytruth.ipynb', '01_data.ipynb'}      # edited elsewhere during the re-wrap
 ASSIGN = re.compile(r'^[A-Z]\w*\.\w+(, [A-Z]\w*\.\w+)* = ', re.M)
 
 def _long_lines(path: Path) -> list[str]:
@@ -19,8 +17,6 @@ def _long_lines(path: Path) -> list[str]:
             out.append(f'{path.name}:{i} ({len(l)})')
     return out
 
-@pytest.mark.xfail(strict=False, reason='nbs/16_experiment, nbs/18_cli and nbs/02_benchmarks are not re-wrapped yet '
-                   '(and 01_data, 24_proxytruth, 25_levers): run scripts/wrap_lines.py on them, then drop this mark')
 def test_package_lines_fit():
     assert not (long := [l for p in MODULES for l in _long_lines(p)]), f'{len(long)} lines over {WIDTH}: {long[:10]}'
 
@@ -42,8 +38,6 @@ def test_assignment_pattern_matches_attachments():
 
 @pytest.mark.parametrize('nb', NOTEBOOKS, ids=lambda p: str(p.relative_to(ROOT/'nbs')))
 def test_notebook_lines_fit(nb):
-    if nb.name in TO_WRAP: pytest.skip(f'{nb.name} is re-wrapped after the edits under way on it are merged')
-    if nb.name in NOT_MINE: pytest.skip(f'{nb.name} was being edited elsewhere during the re-wrap')
     r = subprocess.run([sys.executable, str(ROOT/'scripts'/'wrap_lines.py'), '--check', str(nb)],
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
