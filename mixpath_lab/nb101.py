@@ -269,7 +269,7 @@ def _subnet(self: NB101Supernet, arch: Arch) -> NB101Net:
     sub.load_state_dict(_nb101_state(self, self.active(arch)), strict=True)
     return sub.to(next(self.parameters()).device)
 
-# %% ../nbs/26_nb101.ipynb #e8faeff7
+# %% ../nbs/26_nb101.ipynb #b296280d
 def mixpath_bench(m: int = 3, # at most m of the 3 kernels per layer
                   n_layers: int = 3, # 3 or 4 searchable layers
                   width: int = 16, expansion: int = 3, n_classes: int = 10) -> LayerwiseSpace:
