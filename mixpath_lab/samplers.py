@@ -12,9 +12,9 @@ from .core import MixpathError, as_rng
 from .spaces import Arch, Choice, Space
 
 # %% auto #0
-__all__ = ['SAMPLERS', 'Sampler', 'register_sampler', 'make_sampler', 'IndependentSampler', 'SPOSSampler', 'MixPathSampler',
-           'UniformSetsSampler', 'FairSampler', 'FlopsBinnedSampler', 'ListSampler', 'nb201_connected',
-           'NB201ConnectedSampler', 'NB201IsoSampler']
+__all__ = ['SAMPLERS', 'Sampler', 'register_sampler', 'make_sampler', 'sampler_class', 'IndependentSampler', 'SPOSSampler',
+           'MixPathSampler', 'UniformSetsSampler', 'FairSampler', 'FlopsBinnedSampler', 'ListSampler',
+           'nb201_connected', 'NB201ConnectedSampler', 'NB201IsoSampler']
 
 # %% ../nbs/09_samplers.ipynb #8046c84b
 def _layout(space: Space) -> list[list[int]]:
@@ -110,7 +110,13 @@ def make_sampler(name: str, # a key of `SAMPLERS`
     "Build the sampler registered as `name`."
     if name not in SAMPLERS: raise MixpathError(f'unknown sampler {name!r}; choose one '
                                                 f'of {", ".join(sorted(SAMPLERS))}')
-    return SAMPLERS[name](space, rng, **kw)
+    return sampler_class(name, space)(space, rng, **kw)
+
+# %% ../nbs/09_samplers.ipynb #16ae1f3c
+def sampler_class(name: str, space: Space) -> type[Sampler]:
+    "The class `make_sampler(name, space, ...)` builds: the space's own version if it has one (`space.sampler_class`)."
+    own = getattr(space, 'sampler_class', None)
+    return own(name) if callable(own) else SAMPLERS[name]
 
 # %% ../nbs/09_samplers.ipynb #96a97f03
 class IndependentSampler(Sampler):

@@ -22,6 +22,9 @@ def space_from_config(cfg: dict) -> Space:
     if 'layers' in cfg:
         return layerwise(cfg['layers'], cfg['stem_width'], cfg.get('head_width'), cfg.get('n_classes', 10), cfg['name'])
     if cfg.get('name') == 'nb201': return nb201(cfg['C'], cfg['N'], cfg.get('n_classes', 10))
+    if str(cfg.get('name', '')).startswith('nb101_'):
+        from mixpath_lab.nb101 import nb101   # lazy: nb101 builds on this module
+        return nb101(cfg['m'], cfg['C'], cfg['N'], cfg.get('n_classes', 10))
     raise MixpathError(f'cannot rebuild a space from config with keys {sorted(cfg)}; expected a layer-wise or nb201 '
                        'config')
 
@@ -35,6 +38,8 @@ def reinit(module: nn.Module, seed: int = 0) -> nn.Module:
 
 # %% ../nbs/06_supernet.ipynb #61cc0750
 def _supernet_class(space) -> type:
+    from mixpath_lab.nb101 import NB101Space, NB101Supernet   # lazy: nb101 builds on this module
+    if isinstance(space, NB101Space): return NB101Supernet
     if isinstance(space, NB201Space):
         from mixpath_lab.nb201net import NB201Supernet  # lazy: 07 builds on this module
         return NB201Supernet

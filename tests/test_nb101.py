@@ -1,0 +1,84 @@
+"""End to end on the NAS-Bench-101 cell space and mixpath_bench: supernet training (sbn, bn, none), evaluation,
+and from-scratch ground truth reloaded as a benchmark."""
+import math
+import pytest, torch
+from mixpath_lab.benchmarks import TableBenchmark
+from mixpath_lab.data import Batches
+from mixpath_lab.evaluate import Evaluator
+from mixpath_lab.groundtruth import GroundTruthTable, ScratchConfig, run_batch
+from mixpath_lab.nb101 import NB101Supernet, mixpath_bench, nb101
+from mixpath_lab.samplers import make_sampler
+from mixpath_lab.supernet import Supernet
+from mixpath_lab.train import TrainConfig, Trainer
+
+torch.set_num_threads(1)
+SPACES = {'nb101': lambda: nb101(3, C=4, N=1), 'mixpath_bench': lambda: mixpath_bench(width=4)}
+
+
+def _data(n, seed):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randint(0, 256, (n, 3, 8, 8), dtype=torch.uint8, generator=g), torch.randint(0, 10, (n,), generator=g)
+
+
+def _train(space, norm, run_dir):
+    torch.manual_seed(0)
+    x, y = _data(64, 0)
+    net = Supernet(space, norm)
+    cfg = TrainConfig(epochs=1, batch_size=16, lr=0.05, log_every=1)
+    t = Trainer(net, make_sampler('mixpath', space, 0), Batches(x, y, 16, 0), cfg, run_dir=run_dir, progress=False)
+    t.fit()
+    return net, [r['loss'] for r in t.history if r['kind'] == 'train']
+
+
+@pytest.mark.parametrize('name', SPACES)
+@pytest.mark.parametrize('norm', ['sbn', 'bn', 'none'])
+def test_supernet_trains_and_evaluates(tmp_path, name, norm):
+    "A few Trainer steps change the weights; the Evaluator scores sampled archs; the stored config rebuilds the net."
+    space = SPACES[name]()
+    fresh = {k: v.clone() for k, v in Supernet(space, norm).state_dict().items()}
+    net, losses = _train(space, norm, tmp_path / 'run')
+    assert len(losses) == 4 and all(math.isfinite(l) for l in losses)
+    assert any(not torch.equal(fresh[k], v) for k, v in net.state_dict().items() if v.is_floating_point())
+    assert (tmp_path / 'run' / 'config.json').exists()
+    if name == 'nb101': assert type(net) is NB101Supernet
+    x, y = _data(48, 1)
+    recal = Batches(x[:16], y[:16], 16, 0, shuffle=False)
+    val = Batches(x[16:], y[16:], 16, 0, shuffle=False, drop_last=False)
+    ev = Evaluator(net, recal, val, n_recal_batches=1)
+    archs = list(dict.fromkeys(space.encode(space.sample(i)) for i in range(4)))
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    res = ev.evaluate(archs, progress=False)
+    assert [r['arch'] for r in res] == archs and all(0 <= r['acc'] <= 1 and math.isfinite(r['loss']) for r in res)
+    assert all(torch.equal(v, net.state_dict()[k]) for k, v in before.items())   # statistics restored
+    again = Supernet.from_config(net.config()); again.load_state_dict(net.state_dict())
+    assert type(again) is type(net)
+    with torch.no_grad():
+        assert torch.equal(again.eval()(x[:4].float(), archs[0]), net.eval()(x[:4].float(), archs[0]))
+
+
+def test_same_seed_same_numbers(tmp_path):
+    "Same seed and config: the same losses on CPU, for the cell space with Shadow BN."
+    a = _train(SPACES['nb101'](), 'sbn', tmp_path / 'a')[1]
+    assert a == _train(SPACES['nb101'](), 'sbn', tmp_path / 'b')[1]
+
+
+@pytest.mark.parametrize('name', SPACES)
+def test_groundtruth_into_benchmark(tmp_path, name):
+    "Two archs trained from scratch by run_batch into a table, reloaded as a TableBenchmark; a rerun trains nothing."
+    space = SPACES[name](); sup = Supernet(space, 'bn')
+    data = {'train': _data(64, 2), 'val': _data(32, 3)}
+    archs = list(dict.fromkeys(space.encode(space.sample(i)) for i in range(6)))[:2]
+    cfg, path, runs = ScratchConfig(epochs=1, batch_size=32), tmp_path / 'gt.csv', []
+    model_fn = lambda a: sup.subnet(a, fresh=True)
+    acc = run_batch(archs, model_fn, data, cfg, path, space=space, progress=False, on_result=lambda *r: runs.append(r))
+    assert len(runs) == 2 and len(GroundTruthTable(path)) == 2
+    bm = TableBenchmark.from_groundtruth(path, space)
+    assert sorted(bm.archs) == sorted(archs)
+    for a in archs:
+        assert bm.accuracy(a) == pytest.approx(100 * acc[a])
+        assert bm.params(a) == sum(p.numel() for p in model_fn(a).parameters())
+        if name == 'nb101': assert bm.canonical(a) == space.canonical(a)
+    rerun = run_batch(archs, model_fn, data, cfg, path, space=space, progress=False,
+                      on_result=lambda *r: runs.append(r))
+    assert rerun == acc
+    assert len(runs) == 2
