@@ -12,8 +12,9 @@ import numpy as np, pandas as pd, torch
 from fastcore.basics import patch
 from .core import MixpathError, RunDir, get_logger, write_json, atomic_write
 from .core import RunLock, locks_run_dir
-from .spaces import LayerwiseSpace, NB201Space, Space, mixpath_s1, nb201, tiny
-from .supernet import Supernet
+from .spaces import NB201Space, Space, mixpath_s1, nb201, tiny
+from .nb101 import nb101, mixpath_bench
+from .supernet import Supernet, _supernet_class
 from .samplers import make_sampler
 from .data import Batches, cifar10_splits
 from .train import Callback, TrainConfig, Trainer, check_fields
@@ -74,7 +75,7 @@ class RankingConfig:
     "A ranking experiment on NAS-Bench-201 or any space with ground truth (defaults: the main job's CPU proxy)."
     C: int = 16                      # channels of the first stage of the proxy supernet
     N: int = 1                       # cells per stage of the proxy supernet
-    space: str = 'nb201'             # the search space: a name of SPACES (nb201, mixpath_s1, tiny) or 'module:function'
+    space: str = 'nb201'             # the search space: a name of SPACES (nb201, nb101, ...) or 'module:function'
     space_kwargs: dict | None = None # arguments of the space's function, e.g. {'m': 3} (nb201: none, C and N size it)
     truth: str | None = None         # ground truth: a .csv / .json table of the space's archs; None: NAS-Bench-201
     size: int = 16                   # image side after downsampling (32: no downsampling)
@@ -184,7 +185,8 @@ def _validate(self: RankingConfig):
     ranking_space(self); _check_truth(self)
 
 # %% ../nbs/16_experiment.ipynb #ec641c37
-SPACES = {'nb201': nb201, 'mixpath_s1': mixpath_s1, 'tiny': tiny}   # built-in spaces by name
+SPACES = {'nb201': nb201, 'mixpath_s1': mixpath_s1, 'tiny': tiny, 'nb101': nb101,   # built-in spaces by name
+          'mixpath_bench': mixpath_bench}
 
 def _space_function(name: str):
     "The function `'module:function'` names; a one-line error when it is neither that nor a built-in."
@@ -211,9 +213,10 @@ def ranking_space(cfg: RankingConfig) -> Space:
     try: space = fn(**kw)
     except Exception as e:
         raise MixpathError(f'RankingConfig.space={name!r} (space_kwargs={kw}): {type(e).__name__}: {e}') from None
-    if not isinstance(space, (LayerwiseSpace, NB201Space)):
+    try: _supernet_class(space)
+    except Exception:
         raise MixpathError(f'RankingConfig.space={name!r} returned {type(space).__name__}, not a space with a '
-                           'supernet; return a LayerwiseSpace (mixpath_lab.spaces.layerwise) or nb201()')
+                           'supernet; return a LayerwiseSpace (mixpath_lab.spaces.layerwise)') from None
     return space
 
 # %% ../nbs/16_experiment.ipynb #f820ac2f
