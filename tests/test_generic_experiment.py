@@ -50,7 +50,8 @@ def _rank_error(capsys, *args) -> str:
 
 def test_rank_errors(tmp_path, truth_csv, capsys):
     out = tmp_path/'never'
-    assert "space='tinyy' is neither a built-in space (nb201, mixpath_s1, tiny) nor 'module:function'" in \
+    builtin = 'nb201, mixpath_s1, tiny, nb101, mixpath_bench'
+    assert f"space='tinyy' is neither a built-in space ({builtin}) nor 'module:function'" in \
         _rank_error(capsys, '--space', 'tinyy', '--truth', truth_csv, '--out', out)
     assert 'cannot import no_such_module' in \
         _rank_error(capsys, '--space', 'no_such_module:f', '--truth', truth_csv, '--out', out)
