@@ -54,7 +54,7 @@ def cmd_quickstart(args) -> int:
 
 def _show(res: dict):
     s = res['summary']
-    truth = s['config'].get('truth')
+    truth = s.get('config', {}).get('truth')   # a summary from before truth tables has none
     what = Path(truth).name if truth else 'NAS-Bench-201 (CIFAR-10, 200 epochs)'
     print(f'\nRank correlation with {what}, 95% bootstrap CIs:')
     print(res['comparison'].to_string())

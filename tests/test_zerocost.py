@@ -19,7 +19,9 @@ print(free_proxy_scores(nb201(C=4, N=1), json.loads(sys.argv[1]), x, y, seed=3).
 
 def test_scores_are_the_same_in_a_fresh_process():
     torch.manual_seed(7); x, y = torch.randn(8, 3, 8, 8), torch.randint(0, 10, (8,))
-    here = free_proxy_scores(nb201(C=4, N=1), CELLS, x, y, seed=3)
+    threads = torch.get_num_threads(); torch.set_num_threads(1)   # the fresh process below runs at 1 thread too:
+    try: here = free_proxy_scores(nb201(C=4, N=1), CELLS, x, y, seed=3)   # CPU reductions depend on the thread count
+    finally: torch.set_num_threads(threads)
     r = subprocess.run([sys.executable, '-c', SCRIPT, json.dumps(CELLS)], capture_output=True, text=True, cwd=ROOT,
                        env={**__import__('os').environ, 'OMP_NUM_THREADS': '1'}, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
