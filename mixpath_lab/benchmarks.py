@@ -10,7 +10,7 @@ from typing import Iterable, Mapping
 import numpy as np
 import pandas as pd
 from fastcore.basics import patch
-from .core import MixpathError, as_rng, to_jsonable
+from .core import MixpathError, as_rng, get_logger, to_jsonable
 from .data import data_dir
 from .spaces import Arch, Space, nb201
 
@@ -236,6 +236,21 @@ def _group(rows: Iterable[tuple[str, Mapping]], space: Space, source: str) -> li
             rec[c] = p[c] if p[c] is not None else rec[c]
     return list(out.values())
 
+def _inside(rows: Iterable[tuple[str, Mapping]], space: Space, source: str) -> list[tuple[str, Mapping]]:
+    "The (where, row) pairs whose arch `space` holds; the others dropped with a warning that counts them."
+    rows, ok = list(rows), lambda a: _try(lambda: space.encode(a))
+    kept = [(w, r) for w, r in rows if ok(r.get('arch'))]
+    if len(kept) < len(rows):
+        w, r = next((w, r) for w, r in rows if not ok(r.get('arch')))
+        get_logger('benchmarks').warning('%s: %d of %d rows name archs outside %s (e.g. %s, %r); ranking the other %d',
+                                         source, len(rows) - len(kept), len(rows), space.name, w, r.get('arch'),
+                                         len(kept))
+    return kept
+
+def _try(f) -> bool:
+    try: f(); return True
+    except MixpathError: return False
+
 # %% ../nbs/02_benchmarks.ipynb #474b72ac
 class TableBenchmark(Benchmark):
     "A benchmark from records of arch -> accuracy (optional seeds, params, FLOPs) for any space."
@@ -270,23 +285,41 @@ def _num(v) -> float | None: return None if v is None or pd.isna(v) else float(v
 
 # %% ../nbs/02_benchmarks.ipynb #cbb402b1
 @patch(cls_method=True)
-def from_csv(cls: TableBenchmark, path: str | Path, space: Space, accuracy: str = 'accuracy') -> TableBenchmark:
-    "Read a CSV with columns arch (or arch_str) and `accuracy`, optional seed, params and flops."
+def from_csv(cls: TableBenchmark, path: str | Path, space: Space, accuracy: str = 'accuracy',
+             within: bool = False, # keep only the rows whose arch `space` holds (e.g. a table of nb101(4) for nb101(2))
+            ) -> TableBenchmark:
+    "Read a CSV with columns arch (or arch_str) and `accuracy`, optional seed, params (or n_params) and flops."
     try: df = pd.read_csv(path, dtype=str, keep_default_na=False)
     except (OSError, ValueError) as e:
         raise MixpathError(f'cannot read the benchmark table {path} ({type(e).__name__}: {e})') from None
     arch = next((c for c in ('arch', 'arch_str') if c in df.columns), None)
     if arch is None or accuracy not in df.columns:
         raise MixpathError(f'{path} needs the columns arch (or arch_str) and {accuracy}; it has {list(df.columns)}')
-    df = df.rename(columns={arch: 'arch', accuracy: 'accuracy'})
+    df = df.rename(columns={arch: 'arch', accuracy: 'accuracy',
+                            **({'n_params': 'params'} if 'params' not in df.columns else {})})
     rows = ((f'line {i + 2}', {c: r[c] for c in _FIELDS if c in r}) for i, r in enumerate(df.to_dict('records')))
-    return cls(space, _group(rows, space, str(path)), name=Path(path).name)
+    return cls(space, _group(_inside(rows, space, str(path)) if within else rows, space, str(path)),
+               name=Path(path).name)
 
 _FIELDS = ('arch', 'accuracy', 'seed', 'seeds', 'params', 'flops')
 
+# %% ../nbs/02_benchmarks.ipynb #9df61b06
+@patch
+def seed_spread(self: TableBenchmark) -> dict:
+    "Seed-to-seed spread: mean within-arch sd, sd of the arch means, Kendall tau between every two seeds' rankings."
+    from scipy.stats import kendalltau
+    df = pd.DataFrame({a: s for a, s in self._seeds.items()}).T   # arch x seed
+    if df.shape[1] < 2: raise MixpathError(f'{self.name} has {df.shape[1]} seed(s) per arch; the spread needs >= 2')
+    pairs = {f'{a}-{b}': float(kendalltau(*df[[a, b]].dropna().to_numpy().T)[0])
+             for i, a in enumerate(df.columns) for b in df.columns[i + 1:]}
+    return {'archs': len(df), 'seeds': [int(s) for s in df.columns], 'within_sd': float(df.std(axis=1).mean()),
+            'between_sd': float(df.mean(axis=1).std()), 'pair_tau': pairs,
+            'mean_pair_tau': float(np.mean(list(pairs.values())))}
+
 # %% ../nbs/02_benchmarks.ipynb #52e5df35
 @patch(cls_method=True)
-def from_json(cls: TableBenchmark, path: str | Path, space: Space) -> TableBenchmark:
+def from_json(cls: TableBenchmark, path: str | Path, space: Space,
+              within: bool = False) -> TableBenchmark: # within: keep only the records whose arch `space` holds
     "Read a JSON list of records, or an object arch -> accuracy or -> {accuracy, seeds, params, flops}."
     try: data = json.loads(Path(path).read_text())
     except (OSError, ValueError) as e:
@@ -299,7 +332,8 @@ def from_json(cls: TableBenchmark, path: str | Path, space: Space) -> TableBench
     elif isinstance(data, dict):
         rows = ((f'key {a!r}', {**(v if isinstance(v, dict) else {'accuracy': v}), 'arch': a}) for a, v in data.items())
     else: raise MixpathError(f'{path} is not a JSON file holding a list of records or an object arch -> accuracy')
-    return cls(space, _group(rows, space, str(path)), name=Path(path).name)
+    return cls(space, _group(_inside(rows, space, str(path)) if within else rows, space, str(path)),
+               name=Path(path).name)
 
 # %% ../nbs/02_benchmarks.ipynb #08141a6b
 @patch(cls_method=True)

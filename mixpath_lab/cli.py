@@ -223,33 +223,76 @@ def _archs(spec: str, seed: int) -> list[str]:
     from mixpath_lab.benchmarks import NB201
     if spec.isdigit(): return NB201().sample(seed, int(spec), unique=True)
     f = Path(spec)
-    if not f.is_file(): raise MixpathError(f'--archs {spec!r} is neither a count nor a file of arch strings (one a '
-                                           'line)')
+    if not f.is_file(): raise MixpathError(f'--archs {spec!r} is neither a count, all (spaces other than nb201) nor a '
+                                           'file of arch strings (one a line)')
     archs = [l.strip() for l in f.read_text().splitlines() if l.strip() and not l.startswith('#')]
     if not archs: raise MixpathError(f'{f} holds no arch strings')
     return archs
 
+# %% ../nbs/18_cli.ipynb #4632e392
+def _space_archs(space, spec: str, seed: int) -> list[str]:
+    "`--archs` of a space: a count of archs distinct up to `space.canonical` (seeded), `all` of them, or a file."
+    import numpy as np
+    if spec != 'all' and not spec.isdigit(): return [space.encode(a) for a in _archs(spec, seed)]
+    key, reps = getattr(space, 'canonical', space.encode), {}
+    for a in space.enumerate(): reps.setdefault(key(a), space.encode(a))   # the first arch of each class
+    reps = list(reps.values())
+    if spec == 'all': return reps
+    if int(spec) > len(reps): raise MixpathError(f'--archs {spec}: {space.name} has {len(reps)} distinct archs; ask '
+                                                 f'for at most {len(reps)}, or --archs all')
+    return [reps[i] for i in np.random.default_rng(seed).permutation(len(reps))[:int(spec)]]
+
 # %% ../nbs/18_cli.ipynb #59c87d9f
 def cmd_groundtruth(args) -> int:
-    "Train NAS-Bench-201 cells from scratch into a ground-truth table (resumable; --backend ray: in parallel)."
+    "Train archs of a space (NAS-Bench-201 cells by default) from scratch into a ground-truth table (resumable)."
     import functools
     from mixpath_lab.data import cifar10_splits
-    from mixpath_lab.groundtruth import GroundTruthTable, ScratchConfig, run_batch
-    from mixpath_lab.spaces import nb201
+    from mixpath_lab.groundtruth import GroundTruthTable, ScratchConfig, run_batch, run_config
     from mixpath_lab.supernet import Supernet
-    ex, archs, seeds = _executor(args), _archs(args.archs, args.seed), args.seeds or [args.seed]
+    space, norm, model = _gt_model(args)
+    archs = _archs(args.archs, args.seed) if model is None else _space_archs(space, args.archs, args.seed)
+    ex, seeds = _executor(args), args.seeds or [args.seed]
     parts = cifar10_splits(args.data, {'train': args.n_train, 'val': args.n_val}, seed=args.seed)
-    sup = Supernet(nb201(C=args.C, N=args.N), norm='none')
+    sup = Supernet(space, norm=norm)
     cfg = ScratchConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                         size=args.size if args.size != 32 else None, precision=args.precision)
-    out = Path(args.out or 'runs/groundtruth.csv')
-    print(f'{len(archs)} cells x {len(seeds)} seed(s), {args.epochs} epoch(s) each; table {out.resolve()}')
-    acc = run_batch(archs, functools.partial(_fresh_subnet, sup), {k: parts[k] for k in ('train', 'val')}, cfg, out,
+    out = Path(args.out or ('runs/groundtruth.csv' if model is None else f'runs/groundtruth_{space.name}.csv'))
+    what = 'cells' if model is None else f'archs of {space.name} (norm {norm})'
+    print(f'{len(archs)} {what} x {len(seeds)} seed(s), {args.epochs} epoch(s) each; table {out.resolve()}')
+    data = {k: parts[k] for k in ('train', 'val')}
+    acc = run_batch(archs, functools.partial(_fresh_subnet, sup), data, cfg, out,
                     seeds=seeds,
-                    space=sup.space, progress=not args.quiet, executor=ex)
+                    space=sup.space, progress=not args.quiet, executor=ex, model=model)
     print(f'{len(GroundTruthTable(out))} rows in {out}; mean accuracy {sum(acc.values()) / len(acc):.4f} '
-          f'over {len(acc)} cells')
+          f'over {len(acc)} {what.split()[0]}')
+    if len(seeds) > 1: _print_spread(GroundTruthTable(out), space, run_config(cfg, data, seeds[0], model))
     _show_executor(ex); return 0
+
+# %% ../nbs/18_cli.ipynb #d1871b05
+def _gt_model(args):
+    "`groundtruth`'s space, norm and recorded model (None for nb201, whose older tables then still match)."
+    import types
+    from mixpath_lab.batch import parse_value
+    from mixpath_lab.experiment import ranking_space
+    from mixpath_lab.nb101 import NB101Space
+    name, kw = args.space or 'nb201', parse_value(args.space_kwargs) if args.space_kwargs else None
+    if kw is not None and not isinstance(kw, dict):
+        raise MixpathError(f"--space-kwargs {args.space_kwargs!r} is not a dict; e.g. --space-kwargs \"{{'m': 4}}\"")
+    if name == 'nb201' and args.norm not in (None, 'none'):
+        raise MixpathError(f'--norm {args.norm}: NAS-Bench-201 cells are trained as the benchmark has them (no norm)')
+    if name != 'nb201' and (args.C is not None or args.N is not None):
+        raise MixpathError(f"--C and --N size nb201; size {name} with --space-kwargs, e.g. \"{{'C': 16}}\"")
+    space = ranking_space(types.SimpleNamespace(space=name, space_kwargs=kw, C=args.C or 8, N=args.N or 1))
+    norm = args.norm or ('none' if name == 'nb201' or isinstance(space, NB101Space) else 'bn')
+    return space, norm, None if name == 'nb201' else {'space': name, 'space_kwargs': kw, 'norm': norm}
+
+def _print_spread(table, space, recipe: dict):
+    "The seed-to-seed spread of the table's runs under `recipe` (accuracy in percent points)."
+    s = table.benchmark(space, recipe).seed_spread()
+    pairs = ', '.join(f'seeds {k}: {v:.3f}' for k, v in s['pair_tau'].items())
+    print(f"seed-to-seed spread over {s['archs']} archs: accuracy sd {s['within_sd']:.2f} points within an arch, "
+          f"{s['between_sd']:.2f} between arch means; Kendall tau between two seeds' rankings {s['mean_pair_tau']:.3f} "
+          f"on average ({pairs})")
 
 # %% ../nbs/18_cli.ipynb #71de59ab
 def cmd_proxy_truth(args) -> int:
@@ -337,7 +380,13 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument('--seed', type=int, default=0, help='seeds the cell sample and the data split')
     sp.add_argument('--seeds', type=int, nargs='+', help='one run per cell and seed (default: --seed)')
     sp.add_argument('--data', help='CIFAR-10 folder (default: embedded subset)')
-    for name, typ, d in (('C', int, 8), ('N', int, 1), ('epochs', int, 1), ('batch-size', int, 256), ('lr', float, 0.1),
+    sp.add_argument('--space', help='nb201 (default), nb101, mixpath_bench, tiny or module:function')
+    sp.add_argument('--space-kwargs', metavar='DICT', help="the space function's arguments, e.g. \"{'m': 4}\"")
+    sp.add_argument('--norm', choices=('sbn', 'combo', 'bn', 'none'),
+                    help='post-sum norm of the standalone network (default: none for nb201 and nb101, else bn)')
+    sp.add_argument('--C', type=int, help='nb201 channels (default 8)'); sp.add_argument('--N', type=int,
+                                                                                        help='nb201 cells (default 1)')
+    for name, typ, d in (('epochs', int, 1), ('batch-size', int, 256), ('lr', float, 0.1),
                          ('size', int, 16), ('n-train', int, 2000), ('n-val', int, 500)):
         sp.add_argument(f'--{name}', type=typ, default=d, help=f'default {d}')
     sp.add_argument('--precision', choices=('fp32', 'bf16', 'fp16'), default='fp32',

@@ -13,7 +13,7 @@ from fastcore.basics import patch
 from .core import MixpathError, RunDir, get_logger, write_json, atomic_write
 from .core import RunLock, locks_run_dir
 from .spaces import NB201Space, Space, mixpath_s1, nb201, tiny
-from .nb101 import nb101, mixpath_bench
+from .nb101 import NB101Space, nb101, mixpath_bench
 from .supernet import Supernet, _supernet_class
 from .samplers import make_sampler
 from .data import Batches, cifar10_splits
@@ -31,10 +31,10 @@ log = get_logger('experiment')
 __all__ = ['log', 'SPACES', 'split_arm', 'arm_slug', 'RankingConfig', 'ranking_space', 'ranking_benchmark', 'truth_scores',
            'recorded_config', 'data_parts', 'make_batches', 'cells_seed', 'ranking_cells', 'data_settings',
            'RunSettings', 'check_settings', 'train_supernet', 'make_evaluator', 'rank_supernet', 'RankTracker',
-           'tracking_table', 'benchmark_costs', 'cost_model', 'cell_costs', 'run_ranking', 'path_count_magnitudes',
-           'write_report', 'run_report', 'run_config', 'load_supernet', 'cell_mflops', 'run_mflops', 'search_supernet',
-           'truth_percentile', 'export_subnet', 'paper_summary', 'paper_markdown', 'write_paper_tables', 'run_paper',
-           'combine_papers']
+           'tracking_table', 'released_reports', 'benchmark_costs', 'cost_model', 'cell_costs', 'run_ranking',
+           'path_count_magnitudes', 'write_report', 'run_report', 'run_config', 'load_supernet', 'cell_mflops',
+           'run_mflops', 'search_supernet', 'truth_percentile', 'export_subnet', 'paper_summary', 'paper_markdown',
+           'write_paper_tables', 'run_paper', 'combine_papers']
 
 # %% ../nbs/16_experiment.ipynb #492883d4
 _ARM = re.compile(r'^\s*(\w+)\s*(?:\+\s*(\w+)\s*(?:\((.*)\))?)?\s*$', re.S)
@@ -97,6 +97,8 @@ class RankingConfig:
     n_archs: int = 100               # cells ranked (distinct up to isomorphism, sampled from the table)
     n_recal_batches: int = 4         # recalibration batches per cell (batch_size images each)
     inherited: bool = False          # also rank with the supernet's inherited BN statistics
+    released_protocol: bool = False  # also rank by MixPath's released NAS-Bench-101 protocol (nb101 only;
+                                     # mixpath_lab.released): 1,000 choices, test-split calibration, 30 dropped
     dataset: str = 'cifar10'         # ground-truth dataset of NAS-Bench-201 (ignored with a truth table)
     truth_epochs: int = 200          # NAS-Bench-201's schedule: 200 or 12 epochs (ignored with a truth table)
     n_boot: int = 1000               # bootstrap resamples of the CIs
@@ -182,6 +184,12 @@ def _validate(self: RankingConfig):
     if not isinstance(self.space_kwargs, (dict, type(None))):
         raise MixpathError(f"RankingConfig.space_kwargs must be a dict of the space's arguments or None, "
                            f"got {self.space_kwargs!r}; e.g. space_kwargs={{'m': 3}}")
+    if not isinstance(self.released_protocol, bool):
+        raise MixpathError(f'RankingConfig.released_protocol must be True or False, got {self.released_protocol!r}')
+    if self.released_protocol and not isinstance(ranking_space(self), NB101Space):
+        raise MixpathError('RankingConfig.released_protocol is MixPath\'s NAS-Bench-101 protocol; '
+                           f'space={self.space!r} '
+                           "is not nb101 (set space='nb101', or released_protocol=False)")
     ranking_space(self); _check_truth(self)
 
 # %% ../nbs/16_experiment.ipynb #ec641c37
@@ -237,7 +245,11 @@ def ranking_benchmark(cfg: RankingConfig, space: Space | None = None) -> Benchma
     space, f = space or ranking_space(cfg), Path(cfg.truth)
     if not f.is_file():
         raise MixpathError(f'RankingConfig.truth={cfg.truth!r}: no such file; give a table of {space.name} archs')
-    return (TableBenchmark.from_json if f.suffix.lower() == '.json' else TableBenchmark.from_csv)(f, space)
+    read = TableBenchmark.from_json if f.suffix.lower() == '.json' else TableBenchmark.from_csv
+    bench = read(f, space, within=True)   # a table of a larger space (e.g. nb101 at m=4 for m=2): its archs inside
+    if not len(bench): raise MixpathError(f'RankingConfig.truth={cfg.truth!r} holds no arch of {space.name}; give a '
+                                          'table of its archs (space.encode strings)')
+    return bench
 
 def truth_scores(cfg: RankingConfig, bench: Benchmark) -> pd.Series:
     "Ground truth of every arch of `bench`, by arch string: the configured NAS-Bench-201 column, or the table's."
@@ -247,7 +259,8 @@ def truth_scores(cfg: RankingConfig, bench: Benchmark) -> pd.Series:
     return bench.table['accuracy']
 
 # %% ../nbs/16_experiment.ipynb #8bb96ba0
-_ADDED = {'space': 'nb201', 'space_kwargs': None, 'truth': None}   # fields newer than some run directories
+# fields newer than some run directories
+_ADDED = {'space': 'nb201', 'space_kwargs': None, 'truth': None, 'released_protocol': False}
 
 def recorded_config(d: dict) -> dict:
     "A ranking config read from a run directory, with fields it predates filled in with what it ran."
@@ -407,6 +420,18 @@ def tracking_table(histories: dict) -> pd.DataFrame:
                         columns=['arm', 'epoch', 'step', 'mode', 'mean_acc', 'kendall', 'kendall_lo', 'kendall_hi',
                                  'spearman', 'spearman_lo', 'spearman_hi'])
 
+# %% ../nbs/16_experiment.ipynb #8e164dc3
+def released_reports(net: Supernet, bench: Benchmark, batches: dict, cfg: RankingConfig, norm: str,
+                     rd) -> dict[str, RankReport]:
+    "The released protocol's rankings of `norm`'s supernet, saved (and its choices in `released_<arm>.csv`)."
+    from mixpath_lab.released import released_protocol
+    df, reps = released_protocol(net, bench, batches['val'], seed=cfg.seed, n_boot=cfg.n_boot)
+    atomic_write(rd.file(f'released_{arm_slug(norm)}.csv'), lambda f: df.to_csv(f, index=False))
+    out = {f'{norm} (released protocol)': reps['calibrated'],
+           f'{norm} (released protocol, inherited)': reps['inherited']}
+    for n, r in out.items(): r.config['name'] = n; r.save(rd.file(f'rank_{arm_slug(n)}.json'))
+    return out
+
 # %% ../nbs/16_experiment.ipynb #3dde146b
 @functools.lru_cache(maxsize=1)
 def benchmark_costs() -> CostModel:
@@ -474,6 +499,7 @@ def run_ranking(cfg: RankingConfig, run_dir: str | Path, progress: bool = True, 
             table[name] = accs[col].values
             reports[name] = rank(name); reports[name].config['settings'] = data_settings(cfg, norm)
             reports[name].save(rd.file(f'rank_{arm_slug(name)}.json'))
+        if cfg.released_protocol: reports |= released_reports(net, bench, batches, cfg, norm, rd)
         if cfg.hybrid_proxy:   # the recalibrated ranking blended with the configured proxy (not chosen on these cells)
             h = f'{norm} + {cfg.hybrid_proxy} (hybrid)'
             table[h] = hybrid_scores(table[norm].values, table[cfg.hybrid_proxy].values); reports[h] = rank(h)
@@ -482,8 +508,9 @@ def run_ranking(cfg: RankingConfig, run_dir: str | Path, progress: bool = True, 
     comp = compare_reports(reports)
     verdict = [free_proxy_verdict(n, table[n].values, table['truth'].values, {p: table[p].values for p in free},
                                   cfg.n_boot, cfg.seed) for n in reports if not n.endswith('(hybrid)')
-               and n != 'proxy standalone']
-    gaps = None if pt is None else gap_table(table, [n for n in reports if n != 'proxy standalone'] + free,
+               and n != 'proxy standalone' and n in table]
+    gaps = None if pt is None else gap_table(table,
+                                             [n for n in reports if n != 'proxy standalone' and n in table] + free,
                                              cfg.n_boot, cfg.seed)
     if gaps is not None: atomic_write(rd.file('gaps.csv'), lambda f: gaps.to_csv(f))
     atomic_write(rd.file('comparison.csv'), lambda f: comp.to_csv(f))
@@ -517,7 +544,7 @@ def write_report(res: dict, path: str | Path, magnitudes: pd.DataFrame | None = 
     from plotly.subplots import make_subplots
     from mixpath_lab.core import plotly_js
     table, reports = res['table'], res['reports']
-    names = list(reports)
+    names = [n for n in reports if n in table]   # the rankings of the table's cells (not the released protocol's)
     sc = make_subplots(rows=1, cols=len(names),
                        subplot_titles=[f"{n}: Kendall {reports[n].metrics['kendall'][0]:.3f}" for n in names])
     for i, n in enumerate(names, 1):
@@ -526,7 +553,8 @@ def write_report(res: dict, path: str | Path, magnitudes: pd.DataFrame | None = 
         sc.update_xaxes(title_text=_truth_label(res['summary']), row=1, col=i)
     sc.update_yaxes(title_text='supernet accuracy (recalibrated)', row=1, col=1)
     sc.update_layout(title='Supernet vs ground truth', height=420)
-    rows = [(n, reports[n].metrics) for n in names] + [(p, v) for p, v in next(iter(reports.values())).proxies.items()]
+    rows = [(n, r.metrics) for n, r in reports.items()] + [(p, v)
+                                                           for p, v in next(iter(reports.values())).proxies.items()]
     bars = go.Figure()
     for metric in ('kendall', 'spearman'):
         vals = [m[metric] for _, m in rows]

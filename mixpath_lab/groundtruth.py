@@ -58,11 +58,12 @@ def data_fingerprint(data: Mapping[str, tuple[torch.Tensor, torch.Tensor]],
             h.update(f'{k}:{t.dtype}:{tuple(t.shape)};'.encode()); h.update(t.numpy().tobytes())
     return h.hexdigest()[:16]
 
-def run_config(config: ScratchConfig, data: Mapping, seed: int) -> dict:
-    "The full description of one from-scratch run: recipe, seed and data fingerprint."
+def run_config(config: ScratchConfig, data: Mapping, seed: int,
+               model: Mapping | None = None) -> dict: # what the model is (e.g. space and norm); None: not recorded
+    "The full description of one from-scratch run: recipe, seed, data fingerprint (and the model, when given)."
     d = asdict(config)
     if d.get('precision') == 'fp32': del d['precision']   # fp32 rows keep the key they had before precision existed
-    return {**d, 'seed': int(seed), 'data': data_fingerprint(data)}
+    return {**d, 'seed': int(seed), 'data': data_fingerprint(data), **({'model': dict(model)} if model else {})}
 
 def config_hash(config: Mapping | Any) -> str:
     "A short stable hash of a config (dict or dataclass) via its canonical JSON."
@@ -233,12 +234,13 @@ def run_batch(archs: Sequence[Any], # arch strings (or `Arch`es with `space`)
               on_result: Callable[[str, int, dict], None] | None = None, # called after each stored run
               device: str | torch.device = 'cpu', progress: bool = True,
               executor: Executor | str | None = None, # where the runs go (`mixpath_lab.executor`; None: this process)
+              model: Mapping | None = None, # recorded in each run's config (`run_config`), so other models never match
              ) -> dict[str, float]:
     "Train the missing (arch, seed) runs from scratch into `table`; mean accuracy over `seeds` per arch."
     check_precision(config.precision, device)   # refused here, not in every task
     table = table if isinstance(table, GroundTruthTable) else GroundTruthTable(table)
     keys = list(dict.fromkeys(_arch_key(a, space) for a in archs))
-    cfgs = {s: run_config(config, data, s) for s in seeds}
+    cfgs = {s: run_config(config, data, s, model) for s in seeds}
     todo = [(a, s) for s in seeds for a in table.missing(keys, cfgs[s])]
     get_logger('groundtruth').info('%d of %d runs already in %s; training %d', len(keys) * len(cfgs) - len(todo),
                                    len(keys) * len(cfgs), table.path, len(todo))

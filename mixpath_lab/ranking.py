@@ -270,8 +270,7 @@ def compare_reports(reports: Mapping[str, RankReport], # name -> report
     for name, r in reports.items(): rows[name], ns[name] = r.metrics, r.n
     for p in dict.fromkeys(p for r in reports.values() for p in r.proxies):
         have = {name: r for name, r in reports.items() if p in r.proxies}
-        same = len(have) == len(reports) and all(_same(r.proxies[p], next(iter(have.values())).proxies[p])
-                                                 for r in have.values())
+        same = all(_same(r.proxies[p], next(iter(have.values())).proxies[p]) for r in have.values())
         for name, r in (list(have.items())[:1] if same else have.items()):
             rows[p if same else f'{p} ({name})'], ns[p if same else f'{p} ({name})'] = r.proxies[p], r.n
     metrics = list(dict.fromkeys(m for r in rows.values() for m in r))

@@ -97,3 +97,57 @@ def test_rank_nb101_against_a_table(tmp_path):
     assert main(['rank', '--space', 'nb101', '--truth', str(tmp_path/'t.csv'), '-q', '--out', str(tmp_path/'r'), *toy]) == 0
     cells = pd.read_csv(tmp_path/'r'/'cells.csv')
     assert len(cells) == 12 and len({sp.canonical(a) for a in cells.arch}) == 12   # distinct up to the op multiset
+
+
+def _class_table(path, seeds=(0, 1)):
+    "A truth table of the 34 classes of nb101(4), one row per class and seed (plumbing only, not real accuracies)."
+    import pandas as pd
+    sp, reps = nb101(4), {}
+    for a in sp.enumerate(): reps.setdefault(sp.canonical(a), sp.encode(a))
+    rows = [{'arch': a, 'seed': s, 'accuracy': 50 + 3 * a.count('conv3x3') + a.count('conv1x1') + s + 0.01 * i}
+            for i, a in enumerate(reps.values()) for s in seeds]
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return list(reps.values())
+
+
+TOY = [f'--set={kv}' for kv in ('n_train=512', 'n_recal=256', 'n_val=256', 'batch_size=128', 'epochs=1',
+                                'steps_per_epoch=2', 'n_recal_batches=1', 'n_boot=50', 'sampler=mixpath',
+                                "free_proxies=['synflow']")]
+
+
+def test_rank_narrower_m_on_a_wider_table(tmp_path, caplog):
+    "A truth table of nb101 at m=4 ranks nb101 at m=2: the 25 classes with 3 or 4 nodes are dropped with a warning."
+    import json
+    from mixpath_lab.cli import main
+    _class_table(tmp_path/'t.csv')
+    argv = ['rank', '--space', 'nb101', '--truth', str(tmp_path/'t.csv'), '-q', '--out', str(tmp_path/'r'), *TOY,
+            "--set=space_kwargs={'m': 2, 'C': 4}", '--set=n_archs=9', "--set=norms=['sbn']"]
+    assert main(argv) == 0
+    assert '50 of 68 rows name archs outside nb101_m2' in caplog.text
+    s = json.loads((tmp_path/'r'/'summary.json').read_text())
+    assert s['n_cells'] == 9 and s['kendall']['sbn'][0] == s['kendall']['sbn'][0]   # ranked (a number, not NaN)
+    assert main([*argv[:-2], '--set=n_archs=10', "--set=norms=['sbn']", '--fresh']) == 2   # only 9 classes at m=2
+
+
+def test_released_protocol_rows(tmp_path):
+    "released_protocol=True adds each arm's two released-protocol rankings, saved, with the choices in a CSV."
+    import json
+    import pandas as pd
+    from mixpath_lab.cli import main
+    _class_table(tmp_path/'t.csv', seeds=(0, 1, 2))
+    argv = ['rank', '--space', 'nb101', '--truth', str(tmp_path/'t.csv'), '-q', '--out', str(tmp_path/'r'), *TOY,
+            "--set=space_kwargs={'C': 4}", '--set=n_archs=12', "--set=norms=['sbn', 'none']",
+            '--set=released_protocol=True']
+    assert main(argv) == 0
+    s = json.loads((tmp_path/'r'/'summary.json').read_text())
+    for arm in ('sbn', 'none'):
+        assert {f'{arm} (released protocol)', f'{arm} (released protocol, inherited)'} <= set(s['kendall'])
+        ch = pd.read_csv(tmp_path/'r'/f'released_{arm}.csv')
+        assert len(ch) == 1000 and ch.arch.nunique() < 255 and set(ch.columns) == {'arch', 'inherited', 'calibrated',
+                                                                                    'truth'}
+        rep = json.loads((tmp_path/'r'/f'rank_{arm}_released_protocol.json').read_text())
+        assert rep['n'] == 970 and rep['proxies'] == {}
+    assert not any('released' in v for v in s['verdict'])
+    assert 'sbn (released protocol)' in (tmp_path/'r'/'report.html').read_text()
+    assert main(['rank', '--space', 'tiny', '--truth', str(tmp_path/'t.csv'), '-q', '--out', str(tmp_path/'x'),
+                 '--set=released_protocol=True']) == 2
