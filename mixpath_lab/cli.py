@@ -74,6 +74,19 @@ def _show(res: dict):
 QUICKSTART = dict(epochs=40, n_archs=100, n_recal_batches=2, threads=2, sampler='nb201_iso', inherited=True)
 PAPER = dict(epochs=100, n_archs=200, n_recal_batches=4, norms=('sbn', 'bn', 'none'), inherited=True, threads=2)
 
+# %% ../nbs/18_cli.ipynb #0968e8d5
+def _paper_space(args) -> dict:
+    "The `paper` settings `--space` implies: for nb101, its shipped truth and every distinct cell at the run's m."
+    if args.space in (None, 'nb201'): return {}
+    if args.space != 'nb101': return {'space': args.space}
+    from mixpath_lab.data import data_dir
+    from mixpath_lab.nb101 import nb101
+    kw = _kv(args.set).get('space_kwargs') or {}
+    try: sp = nb101(**kw)
+    except TypeError as e: raise MixpathError(f'space_kwargs={kw}: {e}; nb101 takes m, C, N, n_classes') from None
+    return dict(space='nb101', truth=str(data_dir()/'nb101_truth.csv'), sampler='mixpath', epochs=20,
+                n_archs=len({sp.canonical(a) for a in sp.enumerate()}), released_protocol=sp.m == 4)
+
 # %% ../nbs/18_cli.ipynb #59a9e59a
 def cmd_rank(args) -> int:
     "A ranking run with any `RankingConfig` settings (`--set name=value`)."
@@ -91,7 +104,7 @@ def cmd_rank(args) -> int:
 def cmd_paper(args) -> int:
     "The paper's experiment: SBN vs one BN vs no norm, recalibrated and inherited, over seeds (hours on a CPU)."
     from mixpath_lab.experiment import run_paper
-    over = {**PAPER, **_kv(args.set)}
+    over = {**PAPER, **_paper_space(args), **_kv(args.set)}
     if getattr(args, 'data', None): over['data_root'] = args.data
     from mixpath_lab.experiment import RankingConfig
     cfg = RankingConfig.from_dict(over)
@@ -370,6 +383,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument('--data', help='CIFAR-10 folder (default: embedded subset)'); sp.set_defaults(fn=cmd_train_subnet)
     sp = common(sub.add_parser('paper', help=cmd_paper.__doc__), seed=False)
     sp.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
+    sp.add_argument('--space',
+                    help="nb201 (default); nb101: MixPath's NAS-Bench-101 experiment on data/nb101_truth.csv")
     sp.add_argument('--data', help='CIFAR-10 folder')
     sp.add_argument('--set', action='append', metavar='NAME=VALUE', help='override a RankingConfig field')
     sp.set_defaults(fn=cmd_paper)
