@@ -84,7 +84,8 @@ def _paper_space(args) -> dict:
     kw = _kv(args.set).get('space_kwargs') or {}
     try: sp = nb101(**kw)
     except TypeError as e: raise MixpathError(f'space_kwargs={kw}: {e}; nb101 takes m, C, N, n_classes') from None
-    return dict(space='nb101', truth=str(data_dir()/'nb101_truth.csv'), sampler='mixpath', epochs=20,
+    return dict(space='nb101', space_kwargs={**kw, 'm': sp.m}, truth=str(data_dir()/'nb101_truth.csv'),
+                sampler='mixpath', epochs=20,
                 n_archs=len({sp.canonical(a) for a in sp.enumerate()}), released_protocol=sp.m == 4)
 
 # %% ../nbs/18_cli.ipynb #59a9e59a
