@@ -186,11 +186,11 @@ def _validate(self: RankingConfig):
                            f"got {self.space_kwargs!r}; e.g. space_kwargs={{'m': 3}}")
     if not isinstance(self.released_protocol, bool):
         raise MixpathError(f'RankingConfig.released_protocol must be True or False, got {self.released_protocol!r}')
-    if self.released_protocol and not isinstance(ranking_space(self), NB101Space):
-        raise MixpathError('RankingConfig.released_protocol is MixPath\'s NAS-Bench-101 protocol; '
-                           f'space={self.space!r} '
+    space = ranking_space(self)   # built once: a bad space fails here, before the truth is read
+    if self.released_protocol and not isinstance(space, NB101Space):
+        raise MixpathError(f"RankingConfig.released_protocol is MixPath's NAS-Bench-101 protocol; space={self.space!r} "
                            "is not nb101 (set space='nb101', or released_protocol=False)")
-    ranking_space(self); _check_truth(self)
+    _check_truth(self)
 
 # %% ../nbs/16_experiment.ipynb #ec641c37
 SPACES = {'nb201': nb201, 'mixpath_s1': mixpath_s1, 'tiny': tiny, 'nb101': nb101,   # built-in spaces by name
