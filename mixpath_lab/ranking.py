@@ -145,10 +145,10 @@ def rank_metrics(pred: np.ndarray, truth: np.ndarray, fns: Mapping, n_boot: int 
     out = {}
     for name, fn in fns.items():
         value = float(exact[name]()) if name in exact else float(fn(pred, truth))
-        if math.isnan(value) and name in exact:
-            raise MixpathError(f'{name} is undefined: pred or truth is constant over the {len(pred)} archs')
-        if math.isnan(value):   # e.g. kendall@top: the ranking is constant over the true top archs
-            if notes is not None: notes[name] = 'undefined on all archs'
+        if math.isnan(value):   # a constant ranking (kendall@top: constant over the true top archs)
+            why = f'constant over all {len(pred)} archs' if name in exact else 'undefined on all archs'
+            if name in exact: get_logger('ranking').warning('%s is undefined: the ranking is %s', name, why)
+            if notes is not None: notes[name] = why
             out[name] = (value, value, value); continue
         with warnings.catch_warnings(), np.errstate(invalid='ignore', divide='ignore'):
             warnings.simplefilter('ignore', stats.DegenerateDataWarning)   # handled below

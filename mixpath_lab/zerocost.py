@@ -71,11 +71,11 @@ def grad_norm(net: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
 # %% ../nbs/21_zerocost.ipynb #53da212c
 @torch.no_grad()
 def naswot_kernel(net: nn.Module, x: torch.Tensor) -> np.ndarray:
-    "K[i, j]: the number of ReLU units (over every `nn.ReLU` of `net`) on which images i and j agree, on or off."
+    "K[i, j]: on how many rectifier units (`nn.ReLU`, `nn.ReLU6`) of `net` images i and j agree, on or off."
     K, net = torch.zeros(len(x), len(x), dtype=torch.float64), copy.deepcopy(net).train()
     def hook(m, inp, out):
         c = (out.flatten(1) > 0).double(); K.add_(c @ c.T + (1 - c) @ (1 - c).T)
-    hooks = [m.register_forward_hook(hook) for m in net.modules() if isinstance(m, nn.ReLU)]
+    hooks = [m.register_forward_hook(hook) for m in net.modules() if isinstance(m, (nn.ReLU, nn.ReLU6))]
     net(x)
     for h in hooks: h.remove()
     return K.numpy()
