@@ -259,13 +259,23 @@ def _regime_update(self: TrainingDashboard):
                       else 'no regime attached (make_regime: cream or pinas)')
 
 # %% ../nbs/17_dash.ipynb #cf1726b1
+def _cell_archs(space, k: int, n: int, g: np.random.Generator) -> list:
+    "Up to `n` archs with `space.k(arch) == k`, one per `canonical` class, drawn with `g`."
+    pool, seen, out = [a for a in space.enumerate() if space.k(a) == k], set(), []
+    for i in g.permutation(len(pool)):
+        if len(out) < n and (c := space.canonical(pool[i])) not in seen: seen.add(c); out.append(pool[i])
+    return out
+
 def fixed_archs(space, # a `Space`
-                n_per_k: int | None = None, # archs per path count (default: the most variants of any layer)
+                # archs per path count (default: the most variants of any layer; a cell space: the most ops of a node)
+                n_per_k: int | None = None,
                 seed: int | np.random.Generator = 0) -> list:
     "Archs with one active-path count k in all layers (k = 1..max m, capped per layer), variants in turn, seeded paths."
     from mixpath_lab.core import as_rng
     from mixpath_lab.spaces import Arch, Choice
     g, out, pts = as_rng(seed), [], space.points
+    if callable(getattr(space, 'k', None)):   # one k for the whole arch (nb101: the active nodes of its one cell)
+        return [a for k in range(1, space.m + 1) for a in _cell_archs(space, k, n_per_k or max(p.n for p in pts), g)]
     for k in range(1, max(p.m for p in pts) + 1):
         for j in range(n_per_k or max(len(p.variants) for p in pts)):
             out.append(space.validate(Arch(Choice(j % len(p.variants), tuple(int(i) for i in

@@ -28,13 +28,13 @@ from .zerocost import free_proxy, free_proxy_scores, free_proxy_verdict, hybrid_
 log = get_logger('experiment')
 
 # %% auto #0
-__all__ = ['log', 'SPACES', 'split_arm', 'arm_slug', 'RankingConfig', 'ranking_space', 'ranking_benchmark', 'truth_scores',
-           'recorded_config', 'data_parts', 'make_batches', 'cells_seed', 'ranking_cells', 'data_settings',
-           'RunSettings', 'check_settings', 'train_supernet', 'make_evaluator', 'rank_supernet', 'RankTracker',
-           'tracking_table', 'released_reports', 'benchmark_costs', 'cost_model', 'cell_costs', 'run_ranking',
-           'path_count_magnitudes', 'write_report', 'run_report', 'run_config', 'load_supernet', 'cell_mflops',
-           'run_mflops', 'search_supernet', 'truth_percentile', 'export_subnet', 'paper_summary', 'paper_markdown',
-           'write_paper_tables', 'run_paper', 'combine_papers']
+__all__ = ['log', 'SPACES', 'split_arm', 'arm_slug', 'RankingConfig', 'build_space', 'ranking_space', 'ranking_benchmark',
+           'truth_scores', 'recorded_config', 'data_parts', 'make_batches', 'cells_seed', 'ranking_cells',
+           'data_settings', 'RunSettings', 'check_settings', 'train_supernet', 'make_evaluator', 'rank_supernet',
+           'RankTracker', 'tracking_table', 'released_reports', 'benchmark_costs', 'cost_model', 'cell_costs',
+           'run_ranking', 'path_count_magnitudes', 'write_report', 'run_report', 'run_config', 'load_supernet',
+           'cell_mflops', 'run_mflops', 'search_supernet', 'truth_percentile', 'export_subnet', 'paper_summary',
+           'paper_markdown', 'write_paper_tables', 'run_paper', 'combine_papers']
 
 # %% ../nbs/16_experiment.ipynb #492883d4
 _ARM = re.compile(r'^\s*(\w+)\s*(?:\+\s*(\w+)\s*(?:\((.*)\))?)?\s*$', re.S)
@@ -196,36 +196,41 @@ def _validate(self: RankingConfig):
 SPACES = {'nb201': nb201, 'mixpath_s1': mixpath_s1, 'tiny': tiny, 'nb101': nb101,   # built-in spaces by name
           'mixpath_bench': mixpath_bench}
 
-def _space_function(name: str):
+def _space_function(name: str, label: str = 'RankingConfig.'):
     "The function `'module:function'` names; a one-line error when it is neither that nor a built-in."
     mod, sep, fn = name.partition(':')
     if not (sep and mod and fn):
-        raise MixpathError(f"RankingConfig.space={name!r} is neither a built-in space ({', '.join(SPACES)}) "
+        raise MixpathError(f"{label}space={name!r} is neither a built-in space ({', '.join(SPACES)}) "
                            "nor 'module:function', e.g. space='myspaces:small'")
     try: m = importlib.import_module(mod)
     except Exception as e:
-        raise MixpathError(f'RankingConfig.space={name!r}: cannot import {mod} ({type(e).__name__}: {e}); '
+        raise MixpathError(f'{label}space={name!r}: cannot import {mod} ({type(e).__name__}: {e}); '
                            'put its folder on PYTHONPATH') from None
     if not callable(f := getattr(m, fn, None)):
-        raise MixpathError(f'RankingConfig.space={name!r}: {mod} has no function {fn}')
+        raise MixpathError(f'{label}space={name!r}: {mod} has no function {fn}')
     return f
 
 # %% ../nbs/16_experiment.ipynb #b331e4f8
-def ranking_space(cfg: RankingConfig) -> Space:
-    "The space `cfg.space` names, built with `space_kwargs` (`nb201` with the config's C and N)."
-    name, kw = cfg.space, dict(cfg.space_kwargs or {})
-    if name == 'nb201' and kw:
-        raise MixpathError(f'RankingConfig.space_kwargs={kw}: nb201 takes none (C= and N= size it)')
-    if name == 'nb201': return nb201(C=cfg.C, N=cfg.N)
-    fn = SPACES.get(name) or _space_function(name)
+def build_space(name: str, space_kwargs: dict | None = None, # a key of `SPACES` or 'module:function'; its arguments
+                C: int = 16, N: int = 1,                     # the size of `nb201` (which takes no space_kwargs)
+                label: str = 'RankingConfig.') -> Space:     # what errors call the settings (`<label>space=...`)
+    "The space `name` names, built with `space_kwargs`; a one-line error when it does not build or has no supernet."
+    kw = dict(space_kwargs or {})
+    if name == 'nb201' and kw: raise MixpathError(f'{label}space_kwargs={kw}: nb201 takes none (C= and N= size it)')
+    if name == 'nb201': return nb201(C=C, N=N)
+    fn = SPACES.get(name) or _space_function(name, label)
     try: space = fn(**kw)
     except Exception as e:
-        raise MixpathError(f'RankingConfig.space={name!r} (space_kwargs={kw}): {type(e).__name__}: {e}') from None
+        raise MixpathError(f'{label}space={name!r} (space_kwargs={kw}): {type(e).__name__}: {e}') from None
     try: _supernet_class(space)
     except Exception:
-        raise MixpathError(f'RankingConfig.space={name!r} returned {type(space).__name__}, not a space with a '
+        raise MixpathError(f'{label}space={name!r} returned {type(space).__name__}, not a space with a '
                            'supernet; return a LayerwiseSpace (mixpath_lab.spaces.layerwise)') from None
     return space
+
+def ranking_space(cfg: RankingConfig) -> Space:
+    "The space `cfg.space` names, built with `space_kwargs` (`nb201` with the config's C and N)."
+    return build_space(cfg.space, cfg.space_kwargs, cfg.C, cfg.N)
 
 # %% ../nbs/16_experiment.ipynb #f820ac2f
 def _check_truth(cfg: RankingConfig):

@@ -1,6 +1,7 @@
 """Every experiment notebook in nbs/runs/ runs headless (papermill, `smoke=True`) and leaves its results; bad parameters fail first; sweeps."""
 from __future__ import annotations
 import json, sys
+import numpy as np
 import pandas as pd
 import pytest
 from conftest import CHROMIUM, RUNS, runs_notebooks
@@ -113,3 +114,46 @@ def test_sweep_two_points(tmp_path):
         cfg = json.loads((root/d/'train'/'config.json').read_text())
         assert cfg['model']['norm'] == norm
     assert table.kendall.between(-1, 1).all() and (table.steps == 3).all()
+
+
+def _static_traces(nb: dict) -> list[list[dict]]:
+    "The traces of each static plotly figure in an executed notebook."
+    return [o['data']['application/vnd.plotly.v1+json']['data'] for o in _outputs(nb)
+            if 'application/vnd.plotly.v1+json' in o.get('data', {})]
+
+
+@pytest.mark.parametrize('space, m, truth', [('nb101', 4, 'nb101_truth.csv'), ('mixpath_bench', 3, None)])
+def test_dashboard_multipath_space(space, m, truth, tmp_path):
+    "The dashboard notebook on a multi-path space: magnitude and cosine for every k = 1..m, a shadow BN per k; nb101 ranks against the shipped truth, mixpath_bench (no truth) skips the ranking and says so."
+    run_dir = tmp_path/'run'
+    run_notebook(RUNS/'dashboard.ipynb', run_dir, {'smoke': True, 'png': False, 'space': space}, timeout=240)
+    s = json.loads((run_dir/'summary.json').read_text())
+    assert EXPECT['dashboard']['keys'] <= set(s)
+    assert s['space'] == space and s['space_name'].startswith(space) and s['sampler'] == 'mixpath'
+    assert s['steps'] == 6 and 1.0 < s['final_loss'] < 4.0 and s['truth_table'] == truth
+    figs = ['features_heatmap', 'features_trend', 'sbn_channels', 'sbn_summary', 'training_coverage', 'training_curves']
+    if truth:
+        figs += ['ranking_correlation', 'ranking_scatter']
+        assert s['n_archs'] == 6 and [r['epoch'] for r in s['ranking']] == [1, 2] and -1 <= s['kendall'] <= 1
+    else: assert s['n_archs'] == 0 and s['ranking'] == [] and s['kendall'] is None
+    assert sorted(s['figures']) == sorted(f'{f}.html' for f in figs)
+    nb = json.loads((run_dir/'notebook.ipynb').read_text())
+    assert not [o for o in _outputs(nb) if o['output_type'] == 'error']
+    text = ''.join(''.join(o.get('text', '')) for o in _outputs(nb) if o['output_type'] == 'stream')
+    assert ('no live ranking' in text) == (truth is None), text
+    traces = _static_traces(nb)
+    assert len(traces) == len(figs)
+    heat = [t for f in traces for t in f if t['type'] == 'heatmap' and 'k=%{x}' in t.get('hovertemplate', '')]
+    assert len(heat) == 1 and heat[0]['x'] == list(range(1, m + 1))     # the feature heatmap's k axis: 1..m
+    z = np.array(heat[0]['z'], float)
+    assert z.shape == (3, m) and np.isfinite(z).all() and np.allclose(z[:, 0], 1.0) and (z[:, -1] > 1.2).all(), z
+    bars = [t for f in traces for t in f if t['type'] == 'bar']            # shadow BN statistics: 3 bars per k
+    assert [t['name'] for t in bars[::3]] == [f'k={k}' for k in range(1, m + 1)]
+    assert np.isfinite(np.array([t['y'] for t in bars], float)).all()
+
+
+def test_dashboard_bad_space_fails_in_one_line(tmp_path):
+    "A space that does not build stops the dashboard notebook before any data or training, with a one-line error."
+    with pytest.raises(MixpathError, match=r"failed in cell \d+ \(MixpathError: space_kwargs=\{'m': 2\}: nb201 takes none"):
+        run_notebook(RUNS/'dashboard.ipynb', tmp_path/'run', {'smoke': True, 'space_kwargs': {'m': 2}}, timeout=120)
+    assert not (tmp_path/'run'/'summary.json').exists()
