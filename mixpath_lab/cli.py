@@ -9,8 +9,8 @@ from pathlib import Path
 from .core import MixpathError
 
 # %% auto #0
-__all__ = ['QUICKSTART', 'PAPER', 'cmd_quickstart', 'cmd_rank', 'cmd_paper', 'cmd_table', 'cmd_run', 'cmd_sweep', 'cmd_search',
-           'cmd_train_subnet', 'cmd_groundtruth', 'cmd_proxy_truth', 'cmd_levers', 'build_parser', 'main']
+__all__ = ['cmd_quickstart', 'cmd_rank', 'cmd_paper', 'cmd_table', 'cmd_run', 'cmd_sweep', 'cmd_search', 'cmd_train_subnet',
+           'cmd_groundtruth', 'cmd_proxy_truth', 'cmd_levers', 'build_parser', 'main']
 
 # %% ../nbs/18_cli.ipynb #b08b39b3
 def _kv(items: list[str] | None) -> dict:
@@ -36,6 +36,7 @@ def _ranking_cfg(args, **over):
         d[k] = v
     if args.seed is not None: d['seed'] = args.seed
     if getattr(args, 'data', None): d['data_root'] = args.data
+    if 'truth' not in d and (t := shipped_truth(d.get('space'))): d['truth'] = str(t)   # nb101, mixpath_bench
     return RankingConfig.from_dict(d)
 
 def cmd_quickstart(args) -> int:
@@ -71,22 +72,12 @@ def _show(res: dict):
           "train_*/)")
 
 # %% ../nbs/18_cli.ipynb #80ec893a
-QUICKSTART = dict(epochs=40, n_archs=100, n_recal_batches=2, threads=2, sampler='nb201_iso', inherited=True)
-PAPER = dict(epochs=100, n_archs=200, n_recal_batches=4, norms=('sbn', 'bn', 'none'), inherited=True, threads=2)
+from .presets import PAPER, QUICKSTART, paper_preset, shipped_truth
 
 # %% ../nbs/18_cli.ipynb #0968e8d5
 def _paper_space(args) -> dict:
-    "The `paper` settings `--space` implies: for nb101, its shipped truth and every distinct cell at the run's m."
-    if args.space in (None, 'nb201'): return {}
-    if args.space != 'nb101': return {'space': args.space}
-    from mixpath_lab.data import data_dir
-    from mixpath_lab.nb101 import nb101
-    kw = _kv(args.set).get('space_kwargs') or {}
-    try: sp = nb101(**kw)
-    except TypeError as e: raise MixpathError(f'space_kwargs={kw}: {e}; nb101 takes m, C, N, n_classes') from None
-    return dict(space='nb101', space_kwargs={**kw, 'm': sp.m}, truth=str(data_dir()/'nb101_truth.csv'),
-                sampler='mixpath', epochs=20,
-                n_archs=len({sp.canonical(a) for a in sp.enumerate()}), released_protocol=sp.m == 4)
+    "The `paper` settings `--space` implies: a multi-path space's shipped truth and every arch of it at the run's m."
+    return paper_preset(args.space, _kv(args.set).get('space_kwargs'))
 
 # %% ../nbs/18_cli.ipynb #59a9e59a
 def cmd_rank(args) -> int:

@@ -122,9 +122,11 @@ def _static_traces(nb: dict) -> list[list[dict]]:
             if 'application/vnd.plotly.v1+json' in o.get('data', {})]
 
 
-@pytest.mark.parametrize('space, m, truth', [('nb101', 4, 'nb101_truth.csv'), ('mixpath_bench', 3, None)])
+@pytest.mark.parametrize('space, m, truth', [('nb101', 4, 'nb101_truth.csv'),
+                                              ('mixpath_bench', 3, 'mixpath_bench_truth.csv'), ('tiny', 2, None)])
 def test_dashboard_multipath_space(space, m, truth, tmp_path):
-    "The dashboard notebook on a multi-path space: magnitude and cosine for every k = 1..m, a shadow BN per k; nb101 ranks against the shipped truth, mixpath_bench (no truth) skips the ranking and says so."
+    """The dashboard notebook on a multi-path space: magnitude and cosine for every k = 1..m, a shadow BN per k; nb101
+    and mixpath_bench rank against their shipped truth, tiny (no truth) skips the ranking and says so."""
     run_dir = tmp_path/'run'
     run_notebook(RUNS/'dashboard.ipynb', run_dir, {'smoke': True, 'png': False, 'space': space}, timeout=240)
     s = json.loads((run_dir/'summary.json').read_text())
