@@ -235,17 +235,31 @@ def _archs(spec: str, seed: int) -> list[str]:
     return archs
 
 # %% ../nbs/18_cli.ipynb #4632e392
-def _space_archs(space, spec: str, seed: int) -> list[str]:
+def _space_archs(space, spec: str, seed: int, limit: int = 100_000) -> list[str]:
     "`--archs` of a space: a count of archs distinct up to `space.canonical` (seeded), `all` of them, or a file."
     import numpy as np
     if spec != 'all' and not spec.isdigit(): return [space.encode(a) for a in _archs(spec, seed)]
     key, reps = getattr(space, 'canonical', space.encode), {}
+    if space.size > limit: return _drawn_archs(space, spec, seed, key)   # too many archs to list
     for a in space.enumerate(): reps.setdefault(key(a), space.encode(a))   # the first arch of each class
     reps = list(reps.values())
     if spec == 'all': return reps
     if int(spec) > len(reps): raise MixpathError(f'--archs {spec}: {space.name} has {len(reps)} distinct archs; ask '
                                                  f'for at most {len(reps)}, or --archs all')
     return [reps[i] for i in np.random.default_rng(seed).permutation(len(reps))[:int(spec)]]
+
+# %% ../nbs/18_cli.ipynb #3a2ed824
+def _drawn_archs(space, spec: str, seed: int, key) -> list[str]:
+    "A count of archs of a space too large to list: `space.sample` draws (seeded), the first of each `key` class."
+    import numpy as np
+    if spec == 'all': raise MixpathError(f'--archs all: {space.name} has {space.size:.3g} archs, too many to train '
+                                         'every one; give a count, e.g. --archs 100, or a file of arch strings')
+    n, rng, reps = int(spec), np.random.default_rng(seed), {}
+    for _ in range(100 * n + 1000):
+        if len(reps) == n: return list(reps.values())
+        a = space.sample(rng); reps.setdefault(key(a), space.encode(a))
+    raise MixpathError(f'--archs {spec}: found {len(reps)} distinct archs of {space.name} in {100 * n + 1000} draws; '
+                       'ask for fewer')
 
 # %% ../nbs/18_cli.ipynb #59c87d9f
 def cmd_groundtruth(args) -> int:
