@@ -42,6 +42,7 @@ def parse_value(s: str) -> Any:
     try: return ast.literal_eval(s)
     except (ValueError, SyntaxError): return s
 
+# %% ../nbs/19_batch.ipynb #1dedb118
 def split_values(s: str, sep: str = ',') -> list[str]:
     "Split `s` at each `sep` outside brackets and quotes: `\"sbn,sbn+cream(k=5, pick='top1')\"` -> 2 items."
     out, cur, depth, quote = [], [], 0, None
@@ -54,6 +55,7 @@ def split_values(s: str, sep: str = ',') -> list[str]:
         cur.append(ch)
     return [*out, ''.join(cur).strip()]
 
+# %% ../nbs/19_batch.ipynb #dc9c13c5
 def check_parameters(nb_path: str | Path, params: dict[str, Any]) -> dict[str, Any]:
     "Validate `params` against the notebook's parameters cell; return them merged over the defaults."
     defaults = notebook_parameters(nb_path)
@@ -79,6 +81,7 @@ def _no_run_dir(params: dict):
     if 'run_dir' in params: raise MixpathError('run_dir is chosen by run and sweep (each run gets its own directory); '
                                                'drop the run_dir parameter and give the directory with --out DIR')
 
+# %% ../nbs/19_batch.ipynb #b37a3a40
 def run_notebook(nb_path: str | Path, run_dir: str | Path, params: dict[str, Any] | None = None,
                  progress: bool = False, timeout: int | None = None, fresh: bool = False) -> dict:
     "Execute an experiment notebook with papermill into `run_dir`; return its summary record."
@@ -110,6 +113,7 @@ def run_notebook(nb_path: str | Path, run_dir: str | Path, params: dict[str, Any
     rec = json.loads(summ.read_text()) if summ.exists() else {}
     return {**_run_record(nb_path, run_dir, full, rec), 'seconds': round(time.time() - t0, 1)}
 
+# %% ../nbs/19_batch.ipynb #dce3bb20
 def _run_record(nb_path: str | Path, run_dir: Path, full: dict, rec: dict) -> dict:
     "A run's summary row: its parameters, with what the notebook actually ran (e.g. smoke sizes) over what was asked."
     rec = dict(rec); ran = rec.pop('config', None) or {}
@@ -139,6 +143,7 @@ def finished_run(nb_path: str | Path, run_dir: str | Path, params: dict[str, Any
     if json.loads(pj.read_text()) != json.loads(json.dumps(to_jsonable(full))): return None
     return _run_record(nb_path, run_dir, full, json.loads(sj.read_text()))
 
+# %% ../nbs/19_batch.ipynb #c7092acc
 def sweep_point(nb_path: str | Path, run_dir: str | Path, params: dict[str, Any], point: dict[str, Any]) -> dict:
     "One sweep run as an idempotent task: its summary row (status 'ok' or 'failed'); a finished run is read, not rerun."
     run_dir = Path(run_dir)

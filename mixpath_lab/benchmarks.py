@@ -71,6 +71,7 @@ def truth(self: Benchmark, archs: Iterable[str | Arch]) -> pd.DataFrame:
     seeds = sorted({k for r in rows for k in r} - set(cols), key=lambda k: int(k[4:]))
     return pd.DataFrame(rows, columns=cols + seeds).astype({c: float for c in cols[1:] + seeds})   # unknown: NaN
 
+# %% ../nbs/02_benchmarks.ipynb #941e43f0
 @patch
 def sample(self: Benchmark, rng: np.random.Generator | int, n: int, unique: bool = True) -> list[str]:
     "`n` distinct archs drawn uniformly; with `unique`, at most one per canonical key."
@@ -127,6 +128,7 @@ def _row_of(self: NB201, arch: str | Arch | int) -> int:
     if s not in self._row: raise MixpathError(f'{s} is a valid cell but not in the table {self.path}')
     return self._row[s]
 
+# %% ../nbs/02_benchmarks.ipynb #7aec4dc4
 @patch
 def index_of(self: NB201, arch: str | Arch | int) -> int:
     "The NAS-Bench-201 index of an arch."
@@ -137,6 +139,7 @@ def arch_str(self: NB201, index: int) -> str:
     "The arch string of a NAS-Bench-201 index."
     return self.table['arch_str'].iat[self._row_of(int(index))]
 
+# %% ../nbs/02_benchmarks.ipynb #cee53bbb
 @patch
 def iso_class(self: NB201, arch: str | Arch | int) -> str:
     "The isomorphism class (`unique_str`): equal for cells that compute the same function."
@@ -149,6 +152,7 @@ def query(self: NB201, arch: str | Arch | int, dataset: str = 'cifar10', epochs:
     "Mean accuracy (%) of `arch` on `dataset` after `epochs` (200 or 12) on `split` ('test'; 'val' for 12 epochs)."
     return float(self.table[nb201_column(dataset, epochs, split)].iat[self._row_of(arch)])
 
+# %% ../nbs/02_benchmarks.ipynb #94b09fb8
 @patch
 def queries(self: NB201, archs: Iterable[str | Arch | int], dataset: str = 'cifar10', epochs: int = 200,
             split: str = 'test') -> np.ndarray:
@@ -168,6 +172,7 @@ def sample(self: NB201, rng: np.random.Generator | int, n: int, unique: bool = F
                            f'are {len(order)}')
     return self.table['arch_str'].iloc[order[:n]].tolist()
 
+# %% ../nbs/02_benchmarks.ipynb #1257e2dd
 @patch
 def topk(self: NB201, k: int, dataset: str = 'cifar10', epochs: int = 200, split: str = 'test',
          unique: bool = False) -> list[str]:
@@ -182,6 +187,7 @@ def encode(self: NB201, arch: str | Arch | int) -> str: return self.table['arch_
 @patch
 def canonical(self: NB201, arch: str | Arch | int) -> str: return self.iso_class(arch)
 
+# %% ../nbs/02_benchmarks.ipynb #daeea889
 @patch
 def truth(self: NB201, archs: Iterable[str | Arch | int], dataset: str = 'cifar10', epochs: int = 200,
           split: str = 'test') -> pd.DataFrame:
@@ -236,6 +242,7 @@ def _group(rows: Iterable[tuple[str, Mapping]], space: Space, source: str) -> li
             rec[c] = p[c] if p[c] is not None else rec[c]
     return list(out.values())
 
+# %% ../nbs/02_benchmarks.ipynb #5f01ee8c
 def _inside(rows: Iterable[tuple[str, Mapping]], space: Space, source: str) -> list[tuple[str, Mapping]]:
     "The (where, row) pairs whose arch `space` holds; the others dropped with a warning that counts them."
     rows, ok = list(rows), lambda a: _try(lambda: space.encode(a))
@@ -247,6 +254,7 @@ def _inside(rows: Iterable[tuple[str, Mapping]], space: Space, source: str) -> l
                                          len(kept))
     return kept
 
+# %% ../nbs/02_benchmarks.ipynb #24652d15
 def _try(f) -> bool:
     try: f(); return True
     except MixpathError: return False
@@ -301,6 +309,7 @@ def from_csv(cls: TableBenchmark, path: str | Path, space: Space, accuracy: str 
     return cls(space, _group(_inside(rows, space, str(path)) if within else rows, space, str(path)),
                name=Path(path).name)
 
+# %% ../nbs/02_benchmarks.ipynb #3ae146ce
 _FIELDS = ('arch', 'accuracy', 'seed', 'seeds', 'params', 'flops')
 
 # %% ../nbs/02_benchmarks.ipynb #9df61b06

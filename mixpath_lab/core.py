@@ -79,6 +79,7 @@ def os_write_error(e: OSError, path: str | Path) -> MixpathError | None:
                             'or copy the run directory elsewhere, or choose another output folder')
     return None
 
+# %% ../nbs/00_core.ipynb #d16c959e
 @contextmanager
 def writing(path: str | Path):
     "Turn a full-disk or read-only `OSError` raised in the block into a clear `MixpathError` about `path`."
@@ -105,6 +106,7 @@ def atomic_write(path: str | Path, write_fn) -> Path:
             Path(tmp).unlink(missing_ok=True); raise
     return path
 
+# %% ../nbs/00_core.ipynb #e60ba911
 def to_jsonable(o: Any) -> Any:
     "Dataclasses, numpy scalars/arrays and paths as plain JSON values."
     if is_dataclass(o) and not isinstance(o, type): return to_jsonable(asdict(o))
@@ -115,6 +117,7 @@ def to_jsonable(o: Any) -> Any:
     if isinstance(o, Path): return str(o)
     return o
 
+# %% ../nbs/00_core.ipynb #4023adbc
 def write_json(path: str | Path, obj: Any) -> Path:
     "Write `obj` as indented JSON, atomically."
     return atomic_write(path, lambda p: p.write_text(json.dumps(to_jsonable(obj), indent=2, sort_keys=False)))
@@ -127,6 +130,7 @@ def read_json(path: str | Path) -> Any:
         raise MixpathError(f'{path} is not valid JSON ({getattr(e, "msg", e)}): it was cut off or edited; '
                            'restore it from a copy, or move the run directory aside and start over') from None
 
+# %% ../nbs/00_core.ipynb #771d9a3e
 def read_jsonl(path: str | Path) -> list:
     "The records of a JSON-lines file; a half-written last line is skipped (warning), any other bad line is an error."
     lines, out = Path(path).read_text(errors='replace').split('\n'), []
@@ -209,6 +213,7 @@ def _inode(f: Path) -> int:
     try: return os.stat(f).st_ino
     except FileNotFoundError: return -1
 
+# %% ../nbs/00_core.ipynb #5ab2d1a1
 class RunLock:
     "The one-writer lock of a run directory: `.lock` names the holder (pid, host) while it holds an exclusive `flock`."
     def __init__(self, path: str | Path): self.dir = Path(path); self.file = self.dir/'.lock'
@@ -248,6 +253,7 @@ def _take(self: RunLock, fd: int):
     rec = json.dumps({'pid': os.getpid(), 'host': host, 'since': time.strftime('%Y-%m-%d %H:%M:%S')}).encode()
     with writing(self.file): os.ftruncate(fd, 0); os.pwrite(fd, rec, 0)
 
+# %% ../nbs/00_core.ipynb #bf247870
 @patch
 def release(self: RunLock):
     "Drop one hold; the last removes `.lock` (and the directory if the lock made it and it stayed empty)."
@@ -262,6 +268,7 @@ def release(self: RunLock):
     except OSError: pass   # not empty, read-only or moved: the lock still goes with the descriptor
     finally: os.close(fd)
 
+# %% ../nbs/00_core.ipynb #4122d308
 @atexit.register
 def _release_all():
     for k in list(_HELD): _HELD[k][1] = 1; RunLock(Path(k).parent).release()

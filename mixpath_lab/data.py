@@ -170,6 +170,7 @@ def crop_flip_index(idx: torch.Tensor, # (B,) image numbers in the padded tensor
     return ((idx[:, None] * C + torch.arange(C, device=dev))
             * ((H + 2 * pad) * (W + 2 * pad)))[:, :, None, None] + pix[:, None]
 
+# %% ../nbs/01_data.ipynb #529ce534
 def cutout_mask(n: int, shape: Sequence[int], length: int, rng: np.random.Generator) -> torch.Tensor:
     "(n, 1, H, W) bool: one `length` x `length` square per image, centre uniform, clipped at the border."
     (H, W), (cy, cx) = shape[-2:], rng.integers(0, shape[-2:], (n, 2)).T
@@ -186,6 +187,7 @@ def augment_batch(x: torch.Tensor, # uint8 (B, C, H, W)
     g = crop_flip_index(torch.arange(len(x), device=x.device), x.shape[1:], pad, rng, flip)
     return xp.reshape(-1).index_select(0, g.reshape(-1)).view(x.shape)
 
+# %% ../nbs/01_data.ipynb #06ed8b5a
 def cutout_(x: torch.Tensor, length: int, rng: np.random.Generator) -> torch.Tensor:
     "Zero one `length` x `length` square per image (centre uniform, clipped at the border), in place."
     return x.masked_fill_(cutout_mask(len(x), x.shape, length, rng).to(x.device), 0)
@@ -205,6 +207,7 @@ def _make(self: Batches, idx: np.ndarray, rng: np.random.Generator | None) -> tu
         xb.mul_(~cutout_mask(len(idx), xb.shape, self.cutout, rng)[sl].to(self.device))
     return xb, self.y[it[sl]]
 
+# %% ../nbs/01_data.ipynb #82f473e1
 @patch
 def __iter__(self: Batches) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     epoch, start = self.epoch, self._start

@@ -119,6 +119,7 @@ def _validate(net: nn.Module, arch, batches, device) -> tuple[float, float]:
         n += len(y)
     return correct.item() / n, loss.item() / n
 
+# %% ../nbs/11_evaluate.ipynb #d4b5a446
 @patch
 def _run(self: Evaluator, arch, recalibrate: bool) -> dict:
     net, t0 = self.supernet, time.perf_counter()
@@ -157,11 +158,13 @@ def result(self: Evaluator, arch, # an `Arch` or its string
     log.debug('%s acc=%.4f (recalibrated=%s, %.2fs)', r['arch'], r['acc'], rec, r['time'])
     return {**r, 'cached': False}
 
+# %% ../nbs/11_evaluate.ipynb #0ae1df48
 @patch
 def accuracy(self: Evaluator, arch, recalibrate: bool | None = None) -> float:
     "Validation accuracy of `arch` (a fraction in [0, 1]), cached by `(arch, recalibrate)`."
     return self.result(arch, recalibrate)['acc']
 
+# %% ../nbs/11_evaluate.ipynb #dfd95bd3
 @patch
 def evaluate(self: Evaluator, archs: Sequence, # `Arch`s or strings
              recalibrate: bool | None = None, progress: bool = True) -> list[dict]:

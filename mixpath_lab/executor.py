@@ -30,6 +30,7 @@ class Task:
     args: tuple = ()
     kwargs: dict = field(default_factory=dict)
 
+# %% ../nbs/22_executor.ipynb #1d4af0ff
 def run_task(task: Task, threads: int | None = None) -> dict:
     "Run `task` here (torch limited to `threads` CPU threads if given): its value, where it ran and for how long."
     if threads:
@@ -47,6 +48,7 @@ class Executor:
     def _iter(self, tasks: list[Task]) -> Iterator[dict]: raise NotImplementedError
     def __repr__(self): return f'{type(self).__name__}(backend={self.backend!r})'
 
+# %% ../nbs/22_executor.ipynb #8637db11
 @patch
 def run(self: Executor, tasks: Iterable[Task], progress: bool = True, desc: str = 'tasks',
         on_result: Callable[[Task, Any], None] | None = None) -> list:
@@ -72,6 +74,7 @@ def summary(self: Executor) -> pd.DataFrame:
     return pd.concat([g.count().rename('tasks'), g.sum().rename('seconds'), g.max().rename('longest')],
                      axis=1).reset_index()
 
+# %% ../nbs/22_executor.ipynb #37afbdfc
 @patch
 def report(self: Executor) -> str:
     "One line: tasks run, on how many workers, wall time against summed task time."
@@ -203,6 +206,7 @@ def make_executor(backend: str = 'local', workers: int | None = None, address: s
         raise MixpathError('--workers, --address and --gpus-per-task need the ray backend: add --backend ray')
     return LocalExecutor()
 
+# %% ../nbs/22_executor.ipynb #0cde5ad8
 def as_executor(executor: Executor | str | None) -> Executor:
     "An executor from an executor, a backend name, or None (local)."
     return executor if isinstance(executor, Executor) else make_executor(executor or 'local')

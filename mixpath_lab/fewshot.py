@@ -109,6 +109,7 @@ class FewShot(Callback):
                 raise MixpathError(f'fewshot {k}={v!r} is not valid; e.g. fewshot(point=0, epochs=10, lr=0.05)')
         self.point, self.epochs, self.lr = point, epochs, lr
 
+# %% ../nbs/23_fewshot.ipynb #eda1b540
 def train_split(spec: FewShot, net: nn.Module, make_base: Callable[[np.random.Generator], Sampler], batches,
                 config: TrainConfig, run_dir: str | Path, progress: bool = True) -> FewShotNet:
     "Split the trained one-shot `net` as `spec` says and train its parts in `run_dir` (resumable)."

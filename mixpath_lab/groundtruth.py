@@ -58,6 +58,7 @@ def data_fingerprint(data: Mapping[str, tuple[torch.Tensor, torch.Tensor]],
             h.update(f'{k}:{t.dtype}:{tuple(t.shape)};'.encode()); h.update(t.numpy().tobytes())
     return h.hexdigest()[:16]
 
+# %% ../nbs/13_groundtruth.ipynb #99c7da34
 def run_config(config: ScratchConfig, data: Mapping, seed: int,
                model: Mapping | None = None) -> dict: # what the model is (e.g. space and norm); None: not recorded
     "The full description of one from-scratch run: recipe, seed, data fingerprint (and the model, when given)."
@@ -65,6 +66,7 @@ def run_config(config: ScratchConfig, data: Mapping, seed: int,
     if d.get('precision') == 'fp32': del d['precision']   # fp32 rows keep the key they had before precision existed
     return {**d, 'seed': int(seed), 'data': data_fingerprint(data), **({'model': dict(model)} if model else {})}
 
+# %% ../nbs/13_groundtruth.ipynb #d0bebdc8
 def config_hash(config: Mapping | Any) -> str:
     "A short stable hash of a config (dict or dataclass) via its canonical JSON."
     s = json.dumps(to_jsonable(config), sort_keys=True, separators=(',', ':'))
@@ -75,6 +77,7 @@ def _reset(model: nn.Module):
     for m in model.modules():
         if hasattr(m, 'reset_parameters'): m.reset_parameters()
 
+# %% ../nbs/13_groundtruth.ipynb #9bd7441b
 def train_from_scratch(model_fn: Callable[[Any], nn.Module], # arch -> a freshly built nn.Module with forward(x)
                        arch: Any, # passed to model_fn
                        # 'train' and 'val': (uint8 images, labels)
@@ -123,6 +126,7 @@ def _fit(model: nn.Module, tb: Batches, opt, sched, config: ScratchConfig, progr
                                                    'diverged)')
     return {'train_loss': tot / max(n, 1), 'train_acc': correct / max(n, 1), 'steps': steps, 'diverged': diverged}
 
+# %% ../nbs/13_groundtruth.ipynb #a2832a59
 @torch.no_grad()
 def evaluate_model(model: nn.Module, batches: Iterable, precision: str = 'fp32') -> dict:
     "Accuracy (fraction) and mean cross-entropy of `model` in eval mode over `batches`, forwards in `precision`."
@@ -149,6 +153,7 @@ def _parse(row: dict) -> dict:
         elif k in ('config', 'extra'): out[k] = json.loads(v)
     return out
 
+# %% ../nbs/13_groundtruth.ipynb #39bd2f0f
 def _cell(k: str, v) -> str:
     if v is None: return ''
     if k in ('config', 'extra'): return json.dumps(to_jsonable(v), sort_keys=True)
@@ -186,6 +191,7 @@ def _locked(path: Path):
         try: yield
         finally: fcntl.flock(f, fcntl.LOCK_UN)
 
+# %% ../nbs/13_groundtruth.ipynb #2c8ad8a4
 def _write_rows(path: Path, rows: Iterable[dict]):
     buf = io.StringIO(); w = csv.DictWriter(buf, fieldnames=list(COLUMNS), lineterminator='\n'); w.writeheader()
     for r in rows: w.writerow({k: _cell(k, r.get(k)) for k in COLUMNS})
@@ -253,6 +259,7 @@ def run_batch(archs: Sequence[Any], # arch strings (or `Arch`es with `space`)
     rows = table.rows()
     return {a: float(np.mean([rows[(a, config_hash(c))]['accuracy'] for c in cfgs.values()])) for a in keys}
 
+# %% ../nbs/13_groundtruth.ipynb #8acfa1e2
 def _arch_key(arch, space) -> str:
     if space is not None: return space.encode(arch)
     if isinstance(arch, str): return arch

@@ -102,6 +102,7 @@ def lever_task(config: dict, folder: str, track: Sequence[int], scores: bool) ->
     done = {'train_s': res['summary']['timings'][cfg.norms[0]]['train_s'], 'cpu_s': round(cpu, 1), 'epochs': cfg.epochs}
     write_json(folder/'done.json', done); return done
 
+# %% ../nbs/25_levers.ipynb #deceeb42
 def run_levers(out: str | Path, levers: Sequence[str] | None = None, seeds: Sequence[int] = (0, 1, 2),
                base: dict | None = None, track: Sequence[int] | None = None, executor=None,
                progress: bool = True) -> pd.DataFrame:
@@ -130,6 +131,7 @@ def lever_curves(out: str | Path, runs: pd.DataFrame) -> pd.DataFrame:
                              train_s=round(done['train_s'] * t.epoch / done['epochs'], 1), kendall=t.kendall))
     return pd.DataFrame(rows)
 
+# %% ../nbs/25_levers.ipynb #c0114137
 def eval_levers(out: str | Path, runs: pd.DataFrame) -> pd.DataFrame:
     "Tau per (evaluation lever, setting, seed) from the baseline runs' `cell_scores.csv`."
     rows = []
@@ -187,6 +189,7 @@ def lever_figure(curves: pd.DataFrame, mode: str = 'recal'):
     fig.update_layout(title='Supernet ranking vs training budget, per lever (seeds, same cells)', height=450)
     return fig
 
+# %% ../nbs/25_levers.ipynb #ccc4325e
 def lever_markdown(table: pd.DataFrame) -> str:
     "The lever table as markdown: tau and its difference from the lever's baseline, 95% t intervals over seeds."
     f = lambda v: f'{v[0]:+.3f} [{v[1]:+.3f}, {v[2]:+.3f}]'

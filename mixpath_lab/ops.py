@@ -16,6 +16,7 @@ __all__ = ['OpFactory', 'OPS', 'register_op', 'make_op', 'conv_bn', 'Zero', 'ide
 OpFactory = Callable[[int, int, int], nn.Module]
 OPS: dict[str, OpFactory] = {}
 
+# %% ../nbs/03_ops.ipynb #cf234149
 def register_op(name: str, # the name spaces use, e.g. 'mb_k3_e6'
                 overwrite: bool = False, # replace an op already registered under `name`
                ) -> Callable[[OpFactory], OpFactory]:
@@ -29,6 +30,7 @@ def register_op(name: str, # the name spaces use, e.g. 'mb_k3_e6'
         OPS[name] = fn; return fn
     return deco
 
+# %% ../nbs/03_ops.ipynb #3834e26c
 def make_op(name: str, c_in: int, c_out: int, stride: int = 1) -> nn.Module:
     "Build the registered op `name`."
     if name not in OPS:
@@ -53,6 +55,7 @@ class Zero(nn.Module):
         return x.new_zeros(n, self.c_out, -(-h // s), -(-w // s)).contiguous(memory_format=mf)
     def extra_repr(self): return f'c_out={self.c_out}, stride={self.stride}'
 
+# %% ../nbs/03_ops.ipynb #7f60fd7a
 @register_op('identity')
 def identity(c_in: int, c_out: int, stride: int) -> nn.Module:
     if c_in != c_out or stride != 1:
@@ -61,6 +64,7 @@ def identity(c_in: int, c_out: int, stride: int) -> nn.Module:
                            'use it only in layers that keep width and resolution')
     return nn.Identity()
 
+# %% ../nbs/03_ops.ipynb #b582fa9c
 @register_op('zero')
 def zero(c_in: int, c_out: int, stride: int) -> nn.Module: return Zero(c_out, stride)
 
@@ -72,6 +76,7 @@ class MBConv(nn.Sequential):
         super().__init__(conv_bn(c_in, hid, 1), conv_bn(hid, hid, k, stride, groups=hid),
                          conv_bn(hid, c_out, 1, act=False))
 
+# %% ../nbs/03_ops.ipynb #a750336c
 def _mb(k: int, e: int) -> OpFactory:
     def f(c_in: int, c_out: int, stride: int) -> nn.Module: return MBConv(c_in, c_out, stride, k, e)
     f.__name__ = f.__qualname__ = f'mb_k{k}_e{e}'; f.__doc__ = f'MBConv, kernel {k}, expansion {e}.'

@@ -30,6 +30,7 @@ def proxy_recipe(cfg: RankingConfig, epochs: int | None = None) -> ScratchConfig
                          size=None if cfg.size == 32 else cfg.size, augment=True, pad=max(1, cfg.size // 8),
                          eval_batch_size=500)
 
+# %% ../nbs/24_proxytruth.ipynb #0438e5f6
 def proxy_data(cfg: RankingConfig) -> dict:
     "The run's training images and the validation images its cells are scored on."
     parts = data_parts(cfg)
@@ -43,6 +44,7 @@ def fresh_cell(C: int, N: int, arch: str) -> nn.Module:
     "A freshly initialized stand-alone NAS-Bench-201 network of `arch` (C channels, N cells per stage)."
     return _nb201_supernet(C, N).subnet(arch, fresh=True)
 
+# %% ../nbs/24_proxytruth.ipynb #888f3307
 def proxy_truth_path(cfg: RankingConfig) -> Path | None:
     "The table `cfg.proxy_truth` names: 'auto' is the shipped data/proxy_truth.csv; None: none."
     if cfg.proxy_truth is None: return None

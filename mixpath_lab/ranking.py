@@ -31,6 +31,7 @@ def _pearson(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
     den = np.sqrt((x * x).sum(-1) * (y * y).sum(-1))
     with np.errstate(invalid='ignore', divide='ignore'): return np.clip((x * y).sum(-1) / den, -1, 1)
 
+# %% ../nbs/12_ranking.ipynb #04f1d869
 def _spearman(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
     "Spearman rho (Pearson r of average ranks) along the last axis (batched)."
     return _pearson(stats.rankdata(x, axis=axis), stats.rankdata(y, axis=axis), axis=axis)
@@ -56,6 +57,7 @@ def _as_values(v, name: str) -> np.ndarray:
     if bad: raise MixpathError(f'{name} has {bad} NaN/inf value(s) out of {a.size}; drop or fill those archs first')
     return a
 
+# %% ../nbs/12_ranking.ipynb #c3a10451
 def align(pred, truth, proxies: Mapping | None = None) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], dict]:
     "`pred`, `truth` and each proxy as aligned float arrays, plus a note of what was dropped."
     proxies, info = dict(proxies or {}), {}
@@ -117,6 +119,7 @@ def _k_count(k: int | float, n: int) -> int:
     elif isinstance(k, float) and 0 < k < 1: return max(1, round(k * n))
     raise MixpathError(f'k={k!r}: give a count 1..{n} (the number of archs) or a fraction in (0, 1)')
 
+# %% ../nbs/12_ranking.ipynb #b346e424
 def _k_name(k: int | float, count: int) -> str:
     return f'{count}' if isinstance(k, (int, np.integer)) else f'{100 * k:g}%'
 
@@ -194,12 +197,14 @@ def to_frame(self: RankReport, fmt: bool = True) -> pd.DataFrame:
     cols = {self.config.get('name', 'pred'): self.metrics, **self.proxies}
     return pd.DataFrame({c: {k: _fmt(v) if fmt else v for k, v in m.items()} for c, m in cols.items()})
 
+# %% ../nbs/12_ranking.ipynb #2bb76ed4
 @patch
 def __repr__(self: RankReport) -> str:
     ci = (f"{100 * self.config.get('confidence_level', 0.95):g}% CI, {self.config.get('method', '?')} bootstrap "
           f"x{self.config.get('n_boot', '?')}")
     return f'RankReport(n={self.n}; value [{ci}])\n' + self.to_frame().to_string()
 
+# %% ../nbs/12_ranking.ipynb #d296f957
 @patch
 def _repr_markdown_(self: RankReport) -> str:
     ci = f"{100 * self.config.get('confidence_level', 0.95):g}% CI"

@@ -37,12 +37,14 @@ def soft_ce(logits: torch.Tensor, probs: torch.Tensor) -> torch.Tensor:
     "Cross-entropy of `logits` against soft target distributions `probs`, averaged over the batch."
     return -(probs * F.log_softmax(logits, dim=-1)).sum(-1).mean()
 
+# %% ../nbs/20_regimes.ipynb #1e7fb400
 def classifier_of(model: nn.Module) -> nn.Linear:
     "The model's last `nn.Linear` (its classifier); its input is the penultimate feature."
     lins = [m for m in model.modules() if isinstance(m, nn.Linear)]
     if not lins: raise MixpathError(f'{type(model).__name__} has no nn.Linear classifier; use rep="logits"')
     return lins[-1]
 
+# %% ../nbs/20_regimes.ipynb #138b84bb
 def _dist_on() -> bool: return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
 
 def _all_mean_(t: torch.Tensor) -> torch.Tensor:
@@ -152,6 +154,7 @@ def _ensure_net(self: PrioritizedBoard, n_classes: int):
     self.n_classes, self.net = int(n_classes), MatchingNet(n_classes, self.slice, self.hidden, self.seed).to(dev)
     self.meta_opt = torch.optim.SGD(self.net.parameters(), lr=self.meta_lr, momentum=0.9)
 
+# %% ../nbs/20_regimes.ipynb #3372da01
 @patch
 def before_fit(self: PrioritizedBoard):
     t = self.trainer
@@ -160,6 +163,7 @@ def before_fit(self: PrioritizedBoard):
     n_classes = getattr(t.space, 'n_classes', None) or classifier_of(t.model).out_features
     self._ensure_net(n_classes)
 
+# %% ../nbs/20_regimes.ipynb #558393ef
 @patch
 def before_epoch(self: PrioritizedBoard): self._sums = dict(kd=0.0, rho=0.0, n=0)
 
@@ -178,6 +182,7 @@ def cost_of(self: PrioritizedBoard, arch: Arch) -> float:
     c = self._costs[s] = float(self._cost_fn(arch))
     return c
 
+# %% ../nbs/20_regimes.ipynb #909ff67c
 @patch
 def _make_cost_fn(self: PrioritizedBoard) -> Callable[[Arch], float]:
     if callable(self.cost): return self.cost
@@ -201,6 +206,7 @@ def scores(self: PrioritizedBoard, arch: Arch) -> torch.Tensor:
     diff = p.view(len(es), -1, p.shape[-1]) - torch.stack([e.probs for e in es])
     return self.net(diff)
 
+# %% ../nbs/20_regimes.ipynb #426ff4e4
 @patch
 def select(self: PrioritizedBoard, arch: Arch) -> tuple[int, torch.Tensor]:
     "The teaching entry's index and `rho` (a 0-dim tensor; with grad under 'meta')."
@@ -245,6 +251,7 @@ def before_step(self: PrioritizedBoard):
     with torch.no_grad(): i, rho = self.select(self.trainer.arch)
     self.teacher, self.rho = self.board.entries[i].arch, float(rho)
 
+# %% ../nbs/20_regimes.ipynb #33a93350
 @patch
 def after_loss(self: PrioritizedBoard):
     if self.teacher is None: return
@@ -270,10 +277,12 @@ def after_step(self: PrioritizedBoard):
     every = self.record_every or self.config.log_every
     if (t.step - self.start_step + 1) % every == 0: self._record()
 
+# %% ../nbs/20_regimes.ipynb #745889b5
 @patch
 def after_epoch(self: PrioritizedBoard):
     if self.active: self._record()
 
+# %% ../nbs/20_regimes.ipynb #0422fedd
 @patch
 def _record(self: PrioritizedBoard):
     t, s, es = self.trainer, self._sums, self.board.entries
@@ -306,6 +315,7 @@ def state_dict(self: PrioritizedBoard) -> dict:
             'meta_opt': None if self.meta_opt is None else self.meta_opt.state_dict(), 'n_meta': self.n_meta,
             'n_classes': None if self.net is None else self.n_classes}
 
+# %% ../nbs/20_regimes.ipynb #6da4847d
 @patch
 def load_state_dict(self: PrioritizedBoard, sd: dict):
     dev = next(self.trainer.model.parameters()).device
@@ -323,6 +333,7 @@ def load_state_dict(self: PrioritizedBoard, sd: dict):
         self.net.load_state_dict(sd['net']); self.meta_opt.load_state_dict(sd['meta_opt'])
     self.n_meta = int(sd['n_meta'])
 
+# %% ../nbs/20_regimes.ipynb #47e1a4f3
 @patch
 def best(self: PrioritizedBoard) -> Arch:
     "The final architecture: the best path on the board."
@@ -377,6 +388,7 @@ def _ensure_ema(self: CrossPathConsistency):
         for m in self.ema.modules(): m._forward_hooks.clear(); m._forward_pre_hooks.clear()
         for p in self.ema.parameters(): p.requires_grad_(False)
 
+# %% ../nbs/20_regimes.ipynb #bc6f2b4d
 @patch
 def before_fit(self: CrossPathConsistency):
     t = self.trainer; self._ensure_ema()
@@ -387,12 +399,14 @@ def before_fit(self: CrossPathConsistency):
     if self.ema is not None: self._hooks.append(classifier_of(self.ema).register_forward_pre_hook(hook('teacher')))
     self._orig_sampler = t.sampler; t.sampler = PairSampler(t.sampler)
 
+# %% ../nbs/20_regimes.ipynb #87151e31
 @patch
 def cleanup_fit(self: CrossPathConsistency):
     for h in self._hooks: h.remove()
     self._hooks, self._feats = [], {}
     if isinstance(self.trainer.sampler, PairSampler): self.trainer.sampler = self._orig_sampler
 
+# %% ../nbs/20_regimes.ipynb #8a54f7df
 @patch
 def before_epoch(self: CrossPathConsistency): self._sums = dict(ce_b=0.0, cons=0.0, n=0)
 
@@ -411,6 +425,7 @@ def _forward(self: CrossPathConsistency, which: str, arch: Arch) -> tuple[torch.
     logits = logits.float()   # the loss terms in fp32 whatever the run's precision
     return logits, (logits if self.rep == 'logits' else self._feats[key].flatten(1).float())
 
+# %% ../nbs/20_regimes.ipynb #d7d0ec84
 @patch
 def distance(self: CrossPathConsistency, s: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     "The consistency loss between student representations `s` and (no-grad) teacher targets `t`."
@@ -430,6 +445,7 @@ def before_step(self: CrossPathConsistency):
     if self.arch_b is None: raise MixpathError('CrossPathConsistency needs its sampler wrapper; it is installed at '
                                                'before_fit (use Trainer.fit)')
 
+# %% ../nbs/20_regimes.ipynb #aaab00f8
 @patch
 def after_loss(self: CrossPathConsistency):
     t = self.trainer
@@ -454,6 +470,7 @@ def update_teacher(self: CrossPathConsistency) -> int:
         with torch.no_grad(): torch._foreach_lerp_(*map(list, zip(*pairs)), 1 - self.momentum)
     return len(pairs)
 
+# %% ../nbs/20_regimes.ipynb #18873d84
 @patch
 def _enqueue(self: CrossPathConsistency, keys: torch.Tensor):
     "Push teacher keys (all ranks' under torchrun) into the InfoNCE queue."
@@ -468,12 +485,14 @@ def _enqueue(self: CrossPathConsistency, keys: torch.Tensor):
     self.queue_ptr = (self.queue_ptr + len(keys)) % self.queue_size
     self.queue_n = min(self.queue_n + len(keys), self.queue_size)
 
+# %% ../nbs/20_regimes.ipynb #e11bd36f
 @patch
 def after_step(self: CrossPathConsistency):
     self.n_moved = self.update_teacher(); self._enqueue(self._keys)
     t = self.trainer
     if (t.iter + 1) % (self.record_every or self.config.log_every) == 0 or t.iter + 1 == t.n_iter: self._record()
 
+# %% ../nbs/20_regimes.ipynb #092fca77
 @patch
 def _record(self: CrossPathConsistency):
     t, s = self.trainer, self._sums
@@ -491,6 +510,7 @@ def state_dict(self: CrossPathConsistency) -> dict:
             'queue': None if self.queue is None else self.queue.cpu().clone(), 'queue_ptr': self.queue_ptr,
             'queue_n': self.queue_n}
 
+# %% ../nbs/20_regimes.ipynb #01a47d9f
 @patch
 def load_state_dict(self: CrossPathConsistency, sd: dict):
     dev = next(self.trainer.model.parameters()).device
@@ -509,6 +529,7 @@ def regime_params(name: str) -> dict:
     return {} if cls is None else {k: p.default for k, p in inspect.signature(cls.__init__).parameters.items()
                                    if k != 'self'}
 
+# %% ../nbs/20_regimes.ipynb #bdd54841
 def make_regime(name: str, # 'none', 'cream', 'pinas' or 'fewshot'
                 **kw) -> list[Callback]:
     "The callbacks of training regime `name`, configured by flat keyword values."

@@ -20,6 +20,7 @@ __all__ = ['SAMPLERS', 'Sampler', 'register_sampler', 'make_sampler', 'sampler_c
 def _layout(space: Space) -> list[list[int]]:
     return [[p.n, len(p.variants), p.m, p.min_paths] for p in space.points]
 
+# %% ../nbs/09_samplers.ipynb #13b7940c
 class Sampler:
     "Draws `Arch`s from `space` with an explicit generator and counts what it drew."
     name: str = ''
@@ -45,6 +46,7 @@ def record(self: Sampler, arch: Arch):
         c['k'][ch.k] += 1; c['variants'][ch.variant] += 1
         for i in ch.paths: c['paths'][i] += 1; c['joint'][ch.variant][i] += 1
 
+# %% ../nbs/09_samplers.ipynb #82f014f4
 @patch
 def sample(self: Sampler) -> Arch:
     "One architecture (recorded in the counters)."
@@ -75,6 +77,7 @@ def _extra_state(self: Sampler) -> dict: return {}
 @patch
 def _load_extra_state(self: Sampler, d: dict): pass
 
+# %% ../nbs/09_samplers.ipynb #fe249bf1
 @patch
 def state_dict(self: Sampler) -> dict:
     "Everything needed to continue the identical sequence: generator state, counters, round state."
@@ -82,6 +85,7 @@ def state_dict(self: Sampler) -> dict:
                 rng=copy.deepcopy(self.rng.bit_generator.state), n_sampled=self.n_sampled,
                 counts=copy.deepcopy(self.counts), extra=copy.deepcopy(self._extra_state()))
 
+# %% ../nbs/09_samplers.ipynb #1a063f57
 @patch
 def load_state_dict(self: Sampler, sd: dict):
     "Restore a `state_dict()`: the next draws continue the saved sequence exactly."
@@ -105,6 +109,7 @@ def register_sampler(name: str):
         cls.name = name; SAMPLERS[name] = cls; return cls
     return deco
 
+# %% ../nbs/09_samplers.ipynb #bc2b02dc
 def make_sampler(name: str, # a key of `SAMPLERS`
                  space: Space, rng: np.random.Generator | int, **kw) -> Sampler:
     "Build the sampler registered as `name`."
@@ -264,6 +269,7 @@ def bin_of(self: FlopsBinnedSampler, cost: float) -> int:
     if not lo <= cost <= hi: return -1
     return min(int((cost - lo) / (hi - lo) * self.n_bins), self.n_bins - 1)
 
+# %% ../nbs/09_samplers.ipynb #31e6f131
 @patch
 def _draw_in_bin(self: FlopsBinnedSampler, propose: Callable[[], Arch]) -> Arch:
     b = int(self.rng.integers(self.n_bins))
@@ -279,6 +285,7 @@ def _draw_in_bin(self: FlopsBinnedSampler, propose: Callable[[], Arch]) -> Arch:
 @patch
 def _draw(self: FlopsBinnedSampler) -> Arch: return self._draw_in_bin(self.proposal._draw)
 
+# %% ../nbs/09_samplers.ipynb #319c6763
 @patch
 def _draw_pair(self: FlopsBinnedSampler) -> tuple[Arch, Arch]:
     P = self.proposal; P._check_pairable()
@@ -288,6 +295,7 @@ def _draw_pair(self: FlopsBinnedSampler) -> tuple[Arch, Arch]:
         return c
     return a, self._draw_in_bin(lambda: Arch(other(i) for i in range(len(self.space.points))))
 
+# %% ../nbs/09_samplers.ipynb #86a5cfa9
 @patch
 def _extra_state(self: FlopsBinnedSampler): return dict(bin_counts=list(self.bin_counts), tries=self.tries)
 @patch
@@ -311,6 +319,7 @@ class ListSampler(Sampler):
         raise MixpathError(f'{self.name}: no listed arch differing from {self.space.encode(a)} at every layer '
                            f'in {tries} draws')
 
+# %% ../nbs/09_samplers.ipynb #e37cfb5b
 def nb201_connected(arch: str) -> bool:
     "Whether a NAS-Bench-201 cell's output node is reachable from its input through edges other than `none`."
     reach = {0}
@@ -331,6 +340,7 @@ class NB201ConnectedSampler(ListSampler):
         _nb201_only(space, self.name)
         super().__init__(space, rng, [a for a in NB201().table['arch_str'] if nb201_connected(a)])
 
+# %% ../nbs/09_samplers.ipynb #5ba5ef84
 @register_sampler('nb201_iso')
 class NB201IsoSampler(ListSampler):
     "Uniform over NAS-Bench-201's isomorphism classes (one representative cell each)."

@@ -76,6 +76,7 @@ def mutate(x: np.ndarray, n_options: np.ndarray, p: float, rng: np.random.Genera
     new, mask = rng.integers(0, n_options), rng.random(len(x)) < p
     x[mask] = new[mask]; return x
 
+# %% ../nbs/14_search.ipynb #c4e0795e
 def crossover(a: np.ndarray, b: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     "Uniform crossover: each gene (a whole `Choice`) from parent `a` or `b` with probability 1/2."
     return np.where(as_rng(rng).random(len(a)) < 0.5, a, b).astype(np.int64)
@@ -83,6 +84,7 @@ def crossover(a: np.ndarray, b: np.ndarray, rng: np.random.Generator) -> np.ndar
 # %% ../nbs/14_search.ipynb #b8921ba9
 FRESH_HINT = 'rerun with --fresh (Python: fresh=True) to move the old run aside and start over'
 
+# %% ../nbs/14_search.ipynb #b000f29c
 def config_diff(old: Any, new: Any, prefix: str = '') -> list[tuple[str, Any, Any]]:
     "(dotted name, old, new) of every setting that differs between two plain-JSON configs."
     old, new = json.loads(json.dumps(to_jsonable(old))), json.loads(json.dumps(to_jsonable(new)))
@@ -91,6 +93,7 @@ def config_diff(old: Any, new: Any, prefix: str = '') -> list[tuple[str, Any, An
             for d in config_diff(old.get(k, '<missing>'), new.get(k, '<missing>'),
                                  f'{prefix}{k}' if not prefix else f'{prefix}.{k}')]
 
+# %% ../nbs/14_search.ipynb #34fa4a9e
 def describe_diff(diff: list[tuple[str, Any, Any]], n: int = 3) -> str:
     "`'n_train=8000 there, 4000 now; ...'` for the first `n` differences."
     return '; '.join(f'{k}={a!r} there, {b!r} now' for k, a, b in diff[:n]) + (f' (and {len(diff) - n} more)'
@@ -106,6 +109,7 @@ def move_aside(path: str | Path) -> Path | None:
     with lock_kept(path): path.rename(dest)   # a lock this process holds stays with the path
     _log.warning('moved the old run %s aside to %s', path, dest); return dest
 
+# %% ../nbs/14_search.ipynb #a3aa59cc
 def open_run_dir(path: str | Path, config: dict, fresh: bool = False) -> RunDir:
     "A `RunDir` for `config`; a directory written with other settings is refused, or moved aside first when `fresh`."
     path = Path(path)
@@ -173,6 +177,7 @@ def n_evals(self: Search) -> int:
     "Distinct archs whose accuracy was computed."
     return len(self.acc)
 
+# %% ../nbs/14_search.ipynb #9b56035b
 @patch
 def cost_of(self: Search, arch: Arch) -> float | None:
     "Cached cost of `arch` (None without a cost callable)."
@@ -180,11 +185,13 @@ def cost_of(self: Search, arch: Arch) -> float | None:
     if arch not in self.costs: self.costs[arch] = float(self.cost(arch))
     return self.costs[arch]
 
+# %% ../nbs/14_search.ipynb #9d70607a
 @patch
 def feasible(self: Search, arch: Arch) -> bool:
     "Whether `arch` meets the cost constraint."
     return self.cost_limit is None or self.cost_of(arch) <= self.cost_limit
 
+# %% ../nbs/14_search.ipynb #13fb0869
 @patch
 def accuracy(self: Search, arch: Arch) -> float:
     "Cached accuracy of `arch`; a new evaluation counts against the budget."
@@ -242,6 +249,7 @@ def _entry(self: Search, arch: Arch) -> dict:
 def _feasible_evaluated(self: Search) -> list[Arch]:
     return [a for a in self.acc if self.feasible(a)]
 
+# %% ../nbs/14_search.ipynb #1497127a
 @patch
 def pareto(self: Search) -> list[dict]:
     "Non-dominated feasible evaluated archs (accuracy up, cost down), sorted by cost."
@@ -252,12 +260,14 @@ def pareto(self: Search) -> list[dict]:
     front = NonDominatedSorting().do(F, only_non_dominated_front=True)
     return [self._entry(archs[i]) for i in sorted(front, key=lambda i: (F[i, 1], F[i, 0]))]
 
+# %% ../nbs/14_search.ipynb #58cc30af
 @patch
 def best(self: Search) -> dict | None:
     "The most accurate feasible evaluated arch (first evaluated among ties)."
     archs = self._feasible_evaluated()
     return self._entry(max(archs, key=self.acc.__getitem__)) if archs else None
 
+# %% ../nbs/14_search.ipynb #e220a0d2
 @patch
 def hypervolume(self: Search) -> float | None:
     "Hypervolume of the Pareto set against `hv_ref` (None without a cost or reference point)."
@@ -276,6 +286,7 @@ def state_dict(self: Search) -> dict:
             'acc': {enc(a): v for a, v in self.acc.items()}, 'costs': {enc(a): v for a, v in self.costs.items()},
             'hv_ref': self.hv_ref, 'history': self.history, 'extra': self._extra_state()}
 
+# %% ../nbs/14_search.ipynb #3a2cace2
 @patch
 def load_state(self: Search, state: dict):
     "Restore a state written by `state_dict` (the same method and space)."
@@ -290,6 +301,7 @@ def load_state(self: Search, state: dict):
     self.rng.bit_generator.state = state['rng']
     self._load_extra(state['extra'])
 
+# %% ../nbs/14_search.ipynb #2843dab4
 @patch
 def _extra_state(self: Search) -> dict: return {}
 @patch
@@ -304,6 +316,7 @@ def _record(self: Search, population: list[Arch]) -> dict:
             'best': self.best(), 'hv': self.hypervolume(), 'hv_ref': self.hv_ref,
             'pareto': self.pareto(), 'population': [self._entry(a) for a in population]}
 
+# %% ../nbs/14_search.ipynb #4f3fdb91
 @patch
 def _save(self: Search, record: dict):
     if self.run_dir is None: return
@@ -313,6 +326,7 @@ def _save(self: Search, record: dict):
         for r in self.history[:-1]: self.run_dir.log(r)
     self.run_dir.log(record)
 
+# %% ../nbs/14_search.ipynb #2dc4a791
 @patch
 def run(self: Search, generations: int = 20) -> list[dict]:
     "Run until `generations` generations in total or the budget is spent; returns the history."
@@ -352,6 +366,7 @@ def pareto_figure(self: Search) -> go.Figure:
                       template='plotly_white')
     return fig
 
+# %% ../nbs/14_search.ipynb #118957aa
 @patch
 def write_pareto(self: Search, folder: str | Path) -> tuple[Path, Path]:
     "Write pareto.json and an offline pareto.html (plotly.js shared in the run directory) into `folder`."
@@ -372,6 +387,7 @@ def _fill(self: Search, cands: list[Arch], n: int) -> list[Arch]:
         if a not in seen and self.feasible(a): seen.add(a); cands.append(a)
     return cands
 
+# %% ../nbs/14_search.ipynb #07ff1492
 @patch
 def _evaluate_all(self: Search, cands: list[Arch]) -> list[Arch] | None:
     "Evaluate up to the remaining budget; None if nothing is left to evaluate."
@@ -379,6 +395,7 @@ def _evaluate_all(self: Search, cands: list[Arch]) -> list[Arch] | None:
     for a in cands: self.accuracy(a)
     return cands or None
 
+# %% ../nbs/14_search.ipynb #221f7b66
 class RandomSearch(Search):
     "Uniform random search: `pop_size` new feasible archs per generation."
     method = 'random'
@@ -401,11 +418,13 @@ class Evolution(Search):
     def _hparams(self) -> dict: return dict(n_parents=self.n_parents, n_mutants=self.n_mutants,
                                             n_crossovers=self.n_crossovers, p_mutate=self.p_mutate)
 
+# %% ../nbs/14_search.ipynb #ad0007a9
 @patch
 def parents(self: Evolution) -> list[Arch]:
     "The `n_parents` most accurate feasible archs evaluated so far (ties: first evaluated)."
     return sorted(self._feasible_evaluated(), key=lambda a: -self.acc[a])[:self.n_parents]
 
+# %% ../nbs/14_search.ipynb #d2f12168
 @patch
 def _breed(self: Evolution, cands: list[Arch], n: int, make: Callable[[list[np.ndarray]], np.ndarray]):
     "Add up to `n` new feasible, unseen children made by `make(parent genes)`, within 10 * n tries."
@@ -416,6 +435,7 @@ def _breed(self: Evolution, cands: list[Arch], n: int, make: Callable[[list[np.n
         if child in seen or not self.feasible(child): continue
         seen.add(child); cands.append(child); added += 1
 
+# %% ../nbs/14_search.ipynb #e99027ee
 @patch
 def _step(self: Evolution) -> list[Arch] | None:
     cands, rng, n_opt = [], self.rng, self.codec.n_options
@@ -438,6 +458,7 @@ class ArchSampling(Sampling):
         cands += [s.space.sample(random_state) for _ in range(n_samples - len(cands))]
         return np.array([s.codec.encode(a) for a in cands], dtype=np.int64)
 
+# %% ../nbs/14_search.ipynb #d52f0cdd
 class ArchCrossover(Crossover):
     "Uniform crossover of whole genes: two parents -> two complementary children."
     def __init__(self, prob: float = 0.9): super().__init__(2, 2, prob=prob)
@@ -445,6 +466,7 @@ class ArchCrossover(Crossover):
         mask = random_state.random(X.shape[1:]) < 0.5
         return np.stack([np.where(mask, X[0], X[1]), np.where(mask, X[1], X[0])]).astype(np.int64)
 
+# %% ../nbs/14_search.ipynb #f2e4f057
 class ArchMutation(Mutation):
     "Resample each gene with probability `p` among its choice point's options."
     def __init__(self, n_options: np.ndarray, p: float):
@@ -452,6 +474,7 @@ class ArchMutation(Mutation):
     def _do(self, problem, X, *args, random_state=None, **kwargs):
         return np.stack([mutate(x, self.n_options, self.p, random_state) for x in X.astype(np.int64)]) if len(X) else X
 
+# %% ../nbs/14_search.ipynb #d3a63426
 class ArchDuplicates(DuplicateElimination):
     "Duplicates are identical gene vectors (identical archs)."
     def _do(self, pop, other, is_duplicate):
@@ -506,6 +529,7 @@ def _num(v) -> float | str | None:
     if v is None: return None
     v = float(v); return v if math.isfinite(v) else str(v)
 
+# %% ../nbs/14_search.ipynb #4d772051
 @patch
 def _step(self: NSGA2Search) -> list[Arch] | None:
     off = self.algorithm.ask()
@@ -522,6 +546,7 @@ def _step(self: NSGA2Search) -> list[Arch] | None:
     self.algorithm.tell(infills=off)
     return [self.codec.decode(x) for x in self.algorithm.pop.get('X')]
 
+# %% ../nbs/14_search.ipynb #0d39ab49
 @patch
 def _extra_state(self: NSGA2Search) -> dict:
     pop = self.algorithm.pop
@@ -529,6 +554,7 @@ def _extra_state(self: NSGA2Search) -> dict:
     return {'X': pop.get('X').astype(int).tolist(), 'rank': [_num(v) for v in pop.get('rank')],
             'crowding': [_num(v) for v in pop.get('crowding')], 'n_iter': self.algorithm.n_iter}
 
+# %% ../nbs/14_search.ipynb #f504b0ce
 @patch
 def _load_extra(self: NSGA2Search, extra: dict):
     if not extra: return

@@ -22,12 +22,14 @@ class Choice(NamedTuple):
     @property
     def k(self) -> int: return len(self.paths)
 
+# %% ../nbs/04_spaces.ipynb #88f0a2a2
 def _index(v) -> int:
     "An arch's variant or path index as an int; floats and strings are refused, not truncated."
     try: return operator.index(v)
     except TypeError: raise MixpathError(f'arch indices must be integers, got {v!r} ({type(v).__name__}); '
                                          'write a choice as (variant, (path, ...)), e.g. (0, (1, 3))') from None
 
+# %% ../nbs/04_spaces.ipynb #ba22dc4d
 class Arch(tuple):
     "An architecture: an immutable, hashable tuple of `Choice`s, one per choice point."
     def __new__(cls, choices: Sequence = ()):
@@ -160,6 +162,7 @@ class LayerSpec(ChoicePoint):
         if self.kind not in ('mixed', 'mixpath_ib'): raise MixpathError(f'{self.name}: unknown layer '
                                                                         f'kind {self.kind!r}')
 
+# %% ../nbs/04_spaces.ipynb #78bfa56f
 class LayerwiseSpace(Space):
     "A stem, a chain of searchable `LayerSpec`s and a classifier head."
     def __init__(self, name: str, layers: Sequence[LayerSpec], stem_width: int, head_width: int | None = None,
@@ -178,6 +181,7 @@ class LayerwiseSpace(Space):
                 'layers': [dict(ops=list(l.ops), m=l.m, min_paths=l.min_paths, variants=list(l.variants), c_in=l.c_in,
                                 c_out=l.c_out, stride=l.stride, kind=l.kind) for l in self.points]}
 
+# %% ../nbs/04_spaces.ipynb #d5c71524
 def layerwise(layers: Sequence[dict | LayerSpec], stem_width: int, head_width: int | None = None, n_classes: int = 10,
               name: str = 'custom') -> LayerwiseSpace:
     "Build a layer-wise space from dicts like `dict(c_in=16, c_out=24, stride=2, ops=['identity', 'mb_k3_e3'], m=2)`."
@@ -234,6 +238,7 @@ class NB201Space(Space):
         ops = {(i, j): e.partition('~')[0] for j, g in zip((1, 2, 3), nodes) for i, e in enumerate(g.split('|'))}
         return self.validate(Arch((0, (NB201_OPS.index(ops[ij]),)) for ij in NB201_EDGES))
 
+# %% ../nbs/04_spaces.ipynb #1631fd67
 def nb201(C: int = 16, N: int = 5, n_classes: int = 10) -> NB201Space:
     "The NAS-Bench-201 cell space (C channels in the first stage, N cells per stage)."
     return NB201Space(C, N, n_classes)

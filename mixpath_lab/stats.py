@@ -86,11 +86,13 @@ def records(self: FeatureStats, by_paths: bool = False) -> list[dict]:
         out.append(rec)
     return out
 
+# %% ../nbs/15_stats.ipynb #102921d0
 @patch
 def frame(self: FeatureStats, by_paths: bool = False) -> pd.DataFrame:
     "`records` as a DataFrame."
     return pd.DataFrame(self.records(by_paths))
 
+# %% ../nbs/15_stats.ipynb #cdb36162
 @patch
 def table(self: FeatureStats, value: str = 'rms_ratio', # a record field: mean, var, rms, rms_ratio, cos
           site: str = 'sum') -> pd.DataFrame:           # 'sum' (PathSum) or 'norm' (PostSumNorm input)
@@ -153,6 +155,7 @@ def norm_stats(supernet: nn.Module) -> list[dict]:
                             running_rms=(rv + rm * rm).mean().sqrt().item(), batches=int(bn.num_batches_tracked)))
     return out
 
+# %% ../nbs/15_stats.ipynb #b92e647e
 def compare_norms(shadow: nn.Module, # a supernet with norm 'sbn' (or 'combo')
                   single: nn.Module  # the same space with norm 'bn' (one BN per layer)
                   ) -> list[dict]:

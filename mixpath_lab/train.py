@@ -37,6 +37,7 @@ def _fits(v: Any, t: Any) -> bool:
     if t in (str, type(None), tuple) or o is tuple: return isinstance(v, (tuple, list) if tuple in (t, o) else t)
     return True   # other annotations are left to the class's own checks
 
+# %% ../nbs/10_train.ipynb #fb0d9863
 def _kind(t: Any) -> str:
     o, args = typing.get_origin(t), typing.get_args(t)
     if o in (typing.Union, types.UnionType): return ' or '.join(_kind(a) for a in args)
@@ -126,6 +127,7 @@ def check_precision(precision: str, device: torch.device | str = 'cpu') -> str:
     if precision == 'bf16' and torch.device(device).type == 'cpu': _warn_if_emulated_bf16()
     return precision
 
+# %% ../nbs/10_train.ipynb #73b807ea
 def autocast_for(precision: str, device: torch.device | str = 'cpu') -> contextlib.AbstractContextManager:
     "`torch.autocast` to `precision` on `device`; nothing for fp32."
     if check_precision(precision, device) == 'fp32': return contextlib.nullcontext()
@@ -145,6 +147,7 @@ def _enc(o: Any) -> Any:
     raise MixpathError(f'cannot store a {type(o).__name__} in a checkpoint; state_dict() must hold numbers, strings, '
                        'lists, tuples, dicts, numpy arrays or tensors')
 
+# %% ../nbs/10_train.ipynb #e610d237
 def _dec(o: Any) -> Any:
     if isinstance(o, list): return [_dec(v) for v in o]
     if not isinstance(o, dict): return o
@@ -154,6 +157,7 @@ def _dec(o: Any) -> Any:
     if '__items__' in o: return {_dec(k): _dec(v) for k, v in o['__items__']}
     return {k: _dec(v) for k, v in o.items()}
 
+# %% ../nbs/10_train.ipynb #90f32fac
 def encode_state(state: Any) -> str:
     "A JSON string for a state dict holding numpy state (safe for `torch.load(weights_only=True)`)."
     return json.dumps(_enc(state))
@@ -168,6 +172,7 @@ def dist_info() -> tuple[int, int]:
     if dist.is_available() and dist.is_initialized(): return dist.get_rank(), dist.get_world_size()
     return 0, 1
 
+# %% ../nbs/10_train.ipynb #b35bf7e0
 def init_distributed(backend: str | None = None) -> tuple[int, int]:
     "Join the process group `torchrun` set up in the environment (gloo on CPU, nccl on GPU); (rank, world_size)."
     if int(os.environ.get('WORLD_SIZE', '1')) <= 1 or (dist.is_available() and dist.is_initialized()):
@@ -182,6 +187,7 @@ def init_distributed(backend: str | None = None) -> tuple[int, int]:
     atexit.register(_destroy_at_exit)
     return dist_info()
 
+# %% ../nbs/10_train.ipynb #298a1f5a
 def _destroy_at_exit():
     "Tear the process group down while the interpreter is still whole (registered by `init_distributed`)."
     if dist.is_available() and dist.is_initialized(): dist.destroy_process_group()
@@ -198,6 +204,7 @@ class CancelStepException(Exception): "Skip the rest of this step (no optimizer 
 class CancelEpochException(Exception): "Skip the rest of this epoch."
 class CancelFitException(Exception): "Stop training (`after_fit` and `cleanup_fit` still run)."
 
+# %% ../nbs/10_train.ipynb #93fd307f
 def _camel2snake(s: str) -> str: return re.sub(r'(?<=[a-z0-9])([A-Z])', r'_\1', s).lower()
 
 class Callback:
@@ -218,6 +225,7 @@ def _model_config(model: nn.Module, space) -> dict:
     if callable(getattr(space, 'config', None)): return {'space': space.config()}
     return {'space': getattr(space, 'name', type(space).__name__)}
 
+# %% ../nbs/10_train.ipynb #5f3a3b7c
 def _first_diff(a: Any, b: Any, path: str = '') -> tuple[str, Any, Any] | None:
     "The first key path where plain-JSON values `a` and `b` differ."
     if isinstance(a, dict) and isinstance(b, dict):
@@ -234,6 +242,7 @@ def _first_diff(a: Any, b: Any, path: str = '') -> tuple[str, Any, Any] | None:
         return None
     return None if a == b else (path.lstrip('.'), a, b)
 
+# %% ../nbs/10_train.ipynb #d722af33
 def _plain(o: Any) -> Any: return json.loads(json.dumps(to_jsonable(o)))
 
 _WHEN_ONLY = ('ckpt_every',)   # train settings that decide when files are written, not what is trained
@@ -308,6 +317,7 @@ def add_cbs(self: Trainer, cbs: Sequence[Callback]):
         cb.trainer = self; self.cbs.append(cb)
     self.cbs.sort(key=lambda cb: cb.order)   # stable: equal orders keep their given order
 
+# %% ../nbs/10_train.ipynb #7880a7aa
 @patch
 def callback(self: Trainer, event: str):
     "Call `event` on every callback that has it, in order."
@@ -315,6 +325,7 @@ def callback(self: Trainer, event: str):
         f = getattr(type(cb), event, None)
         if f is not None: f(cb)
 
+# %% ../nbs/10_train.ipynb #b355b772
 @patch
 def __getattr__(self: Trainer, k: str):
     "A callback by its `name` (`trainer.recorder`); anything else is an AttributeError."
@@ -325,6 +336,7 @@ def __getattr__(self: Trainer, k: str):
 
 del __getattr__   # @patch left the module's name bound to None, which Python would call for a missing attribute
 
+# %% ../nbs/10_train.ipynb #85716532
 @patch(as_prop=True)
 def arch_str(self: Trainer) -> str:
     "The current arch in its space's string form."
@@ -335,6 +347,7 @@ def train_time(self: Trainer) -> float:
     "Seconds of training, summed over resumes."
     return time.perf_counter() - self._t0
 
+# %% ../nbs/10_train.ipynb #9de8232c
 @patch(as_prop=True)
 def distributed(self: Trainer) -> bool:
     "Running under torchrun with more than one rank."
@@ -345,6 +358,7 @@ def distributed(self: Trainer) -> bool:
 def _broadcast_(tensors):
     for t in tensors: dist.broadcast(t.data, 0)
 
+# %% ../nbs/10_train.ipynb #b26883f0
 @patch
 def fit(self: Trainer, resume: bool | str | Path = False) -> Trainer:
     "Train up to `config.epochs`; `resume=True` continues from the run dir's last checkpoint (or give a path)."
@@ -362,6 +376,7 @@ def fit(self: Trainer, resume: bool | str | Path = False) -> Trainer:
         finally: self.callback('cleanup_fit')
     return self
 
+# %% ../nbs/10_train.ipynb #c5a9ecc5
 @patch
 def _one_epoch(self: Trainer):
     self.model.train()
@@ -373,6 +388,7 @@ def _one_epoch(self: Trainer):
         self._one_step()
     self.callback('after_epoch')
 
+# %% ../nbs/10_train.ipynb #24460cc0
 @patch
 def _one_step(self: Trainer):
     try:
@@ -427,6 +443,7 @@ def _check_loss(self: Trainer):
                            f'for arch {self.arch_str}: {why}; BN statistics and weights are kept as before this step, '
                            'and a rerun resumes from the last checkpoint')
 
+# %% ../nbs/10_train.ipynb #c3d8bd0e
 @patch
 @torch.no_grad()
 def _sync_grads(self: Trainer):
@@ -438,6 +455,7 @@ def _sync_grads(self: Trainer):
     dist.all_reduce(flat); flat /= self.world_size
     for g, s in zip(grads, torch._utils._unflatten_dense_tensors(flat, grads)): g.copy_(s)
 
+# %% ../nbs/10_train.ipynb #d896951e
 @patch
 def _prepare(self: Trainer, resume):
     ck = self.run_dir.file('checkpoints', 'last.pt') if self.run_dir is not None else None
@@ -467,6 +485,7 @@ def _restore_stats(self: Trainer):
     "Put back the buffers `_keep_stats` copied (a non-finite step changes nothing)."
     if self._bufs: torch._foreach_copy_(self._bufs, self._kept)
 
+# %% ../nbs/10_train.ipynb #b514ca67
 @patch
 def _check_grads(self: Trainer):
     "Stop before the optimizer step when a finite loss gave a non-finite gradient (weights, BN statistics unchanged)."
@@ -480,6 +499,7 @@ def _check_grads(self: Trainer):
                        'infinite derivative here (e.g. sqrt or log at 0), or lower the lr; BN statistics and weights '
                        'are kept as before this step, and a rerun resumes from the last checkpoint')
 
+# %% ../nbs/10_train.ipynb #ee5ecfe4
 @patch
 def _set_aside(self: Trainer, name: str, why: str) -> Path | None:
     "Rename run_dir/`name` to `name.<why>-<time>` (kept, never deleted); None if it is missing or empty."
@@ -496,6 +516,7 @@ class LRSchedule(Callback):
     order = 90
     def after_step(self): self.sched.step()
 
+# %% ../nbs/10_train.ipynb #68c0e56c
 class GradClip(Callback):
     "Clip the global gradient norm to `config.grad_clip`; `trainer.grad_norm` holds the norm before clipping."
     order = 0
@@ -526,6 +547,7 @@ class Metrics(Callback):
         if reset and which == 'window': self.window = self._zero()
         return out
 
+# %% ../nbs/10_train.ipynb #6727bc12
 class Recorder(Callback):
     "History records every `log_every` steps and per epoch, into `trainer.history` and (rank 0) `RunDir.log`."
     order = 20
@@ -551,6 +573,7 @@ class Checkpoint(Callback):
         if self.run_dir is not None and (e % self.config.ckpt_every == 0 or e == self.config.epochs):
             self.trainer.save_checkpoint(epoch=e)
 
+# %% ../nbs/10_train.ipynb #c7a7f60c
 class Progress(Callback):
     "tqdm progress bars (epochs, steps) on rank 0."
     order = 100
@@ -590,6 +613,7 @@ def _read_checkpoint(path: Path) -> dict:
         raise MixpathError(f'{path} is not a mixpath_lab trainer checkpoint (format {CKPT_FORMAT})')
     return ck
 
+# %% ../nbs/10_train.ipynb #468ec032
 @patch
 def save_checkpoint(self: Trainer, path: str | Path | None = None, epoch: int | None = None) -> Path | None:
     "Write a checkpoint atomically (default run_dir/checkpoints/last.pt); under torchrun call it on every rank."
@@ -611,6 +635,7 @@ def save_checkpoint(self: Trainer, path: str | Path | None = None, epoch: int | 
     if self.distributed: dist.barrier()   # no rank goes on (and perhaps resumes) before the file is there
     return out
 
+# %% ../nbs/10_train.ipynb #b2b9befd
 @patch
 def load_checkpoint(self: Trainer, path: str | Path):
     "Restore everything a checkpoint holds; refuses one from another space, model, sampler or config."

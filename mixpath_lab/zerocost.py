@@ -64,6 +64,7 @@ def snip(net: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     "SNIP: sum |theta * dL/dtheta| of the minibatch's cross-entropy over the conv and linear weights."
     return _from_grads('snip', _loss_grads(net, x, y))
 
+# %% ../nbs/21_zerocost.ipynb #c8c4ac11
 def grad_norm(net: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     "grad-norm: sum over conv and linear layers of the L2 norm of the weight's cross-entropy gradient."
     return _from_grads('grad_norm', _loss_grads(net, x, y))
@@ -80,6 +81,7 @@ def naswot_kernel(net: nn.Module, x: torch.Tensor) -> np.ndarray:
     for h in hooks: h.remove()
     return K.numpy()
 
+# %% ../nbs/21_zerocost.ipynb #e84ba8a4
 def naswot(net: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None) -> float:
     "NASWOT: log det of the Hamming-similarity kernel of the minibatch's binary ReLU codes (-inf when singular)."
     sign, logdet = np.linalg.slogdet(naswot_kernel(net, x))
@@ -102,6 +104,7 @@ def proxy_batch(batches, n: int = 64, seed: int = 0) -> tuple[torch.Tensor, torc
     idx = np.sort(np.random.default_rng(seed).choice(len(batches.x), n, replace=False))
     return batches._make(idx, None)
 
+# %% ../nbs/21_zerocost.ipynb #2486f3be
 def _finite(df: pd.DataFrame, cols: Sequence[str]) -> pd.DataFrame:
     "-inf scores of `cols` -> one less than the column's lowest finite score (0 if none is finite)."
     for c in cols:
@@ -119,6 +122,7 @@ def standalone_builder(space: Space) -> Callable[[str, int], nn.Module]:
     with torch.random.fork_rng(devices=[]): sup = Supernet(space, norm='none')
     return lambda s, seed: sup.subnet(s, fresh=True, seed=seed)
 
+# %% ../nbs/21_zerocost.ipynb #1ba94965
 def free_proxy_scores(space: Space, cells: Sequence[str], x: torch.Tensor, y: torch.Tensor,
                       names: Sequence[str] = tuple(FREE_PROXIES), seed: int = 0,
                       progress: bool = False) -> pd.DataFrame:
@@ -129,6 +133,7 @@ def free_proxy_scores(space: Space, cells: Sequence[str], x: torch.Tensor, y: to
         rows.append({'arch': s, **_scores(net, x, y, fns)})
     return _finite(pd.DataFrame(rows, columns=['arch', *fns]), list(fns))
 
+# %% ../nbs/21_zerocost.ipynb #1c0b727a
 def _scores(net: nn.Module, x: torch.Tensor, y: torch.Tensor, fns: Mapping[str, Callable]) -> dict[str, float]:
     "Each proxy of `fns` on `net`; SNIP and grad-norm share one backward pass."
     grads = [n for n in fns if n in _FROM_GRADS and fns[n] is FREE_PROXIES[n]]
