@@ -190,7 +190,7 @@ def free_proxy_verdict(name: str, pred: Sequence[float], truth: Sequence[float],
         r = paired_difference(v, pred, truth, n_boot=n_boot, seed=seed)
         if best is None or r[3] > tau_b: best, (d, lo, hi), tau_b, tau_s = p, r[:3], r[3], r[4]
     if best is None: raise MixpathError('free_proxy_verdict needs at least one free proxy')
-    nums = f'Kendall tau {tau_b:.3f} vs {tau_s:.3f}, difference {d:+.3f} [95% CI {lo:+.3f}, {hi:+.3f}]'
+    nums = f'Kendall tau {tau_s:.3f} vs {tau_b:.3f} for {best}, {best} - {name} {d:+.3f} [95% CI {lo:+.3f}, {hi:+.3f}]'
     if lo > 0: return f'{name} LOSES to the free proxy {best} ({nums}): a training-free proxy ranks these cells better.'
     if hi < 0: return f'{name} beats every free proxy; the best, {best}, is clearly behind ({nums}).'
     side = 'behind' if d > 0 else 'ahead of'

@@ -32,7 +32,7 @@ def test_scores_are_the_same_in_a_fresh_process():
 
 def test_show_prints_the_verdict(capsys):
     comp = pd.DataFrame({'n': [6, 6], 'kendall': ['0.100 [0.0, 0.2]', '0.500 [0.4, 0.6]']}, index=['sbn', 'synflow'])
-    verdict = ['sbn LOSES to the free proxy synflow (Kendall tau 0.500 vs 0.100, ...): a training-free proxy ranks these cells better.']
+    verdict = ['sbn LOSES to the free proxy synflow (Kendall tau 0.100 vs 0.500 for synflow, ...): a training-free proxy ranks these cells better.']
     _show({'comparison': comp, 'summary': {'seconds': 3.0, 'run_dir': '/tmp/r', 'free_proxy_s': 1.2, 'verdict': verdict}})
     out = capsys.readouterr().out
     assert 'Supernet vs training-free proxies (free proxies took 1 s):\n' + verdict[0] in out
