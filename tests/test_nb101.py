@@ -151,3 +151,22 @@ def test_released_protocol_rows(tmp_path):
     assert 'sbn (released protocol)' in (tmp_path/'r'/'report.html').read_text()
     assert main(['rank', '--space', 'tiny', '--truth', str(tmp_path/'t.csv'), '-q', '--out', str(tmp_path/'x'),
                  '--set=released_protocol=True']) == 2
+
+
+def test_paper_on_mixpath_bench_shipped_truth(tmp_path):
+    """`paper --space mixpath_bench` at m = 2 ranks against the shipped table (the 40 archs it holds at m <= 2), with
+    the three norms beside the proxies."""
+    import json
+    import pandas as pd
+    from mixpath_lab.cli import main
+    out = tmp_path/'p'
+    assert main(['paper', '--space', 'mixpath_bench', '--seeds', '0', '-q', '--out', str(out), *TOY,
+                 "--set=space_kwargs={'m': 2, 'width': 4}", '--set=n_archs=8']) == 0
+    cfg = json.loads((out/'seed0'/'config.json').read_text())
+    assert cfg['truth'].endswith('data/mixpath_bench_truth.csv') and cfg['sampler'] == 'mixpath'
+    assert cfg['space_kwargs'] == {'m': 2, 'width': 4} and cfg['norms'] == ['sbn', 'bn', 'none']
+    cells = pd.read_csv(out/'seed0'/'cells.csv')
+    assert len(cells) == 8 and all(max(len(p.split('+')) for p in a.split('|')) <= 2 for a in cells.arch)
+    assert cells.synflow.between(-1e30, 1e30).all()
+    t = pd.read_csv(out/'paper_table.csv', header=[0, 1], index_col=0)
+    assert {'sbn', 'bn', 'none', 'params (proxy)'} <= set(t.index)

@@ -148,7 +148,7 @@ def test_dashboard_multipath_space(space, m, truth, tmp_path):
     heat = [t for f in traces for t in f if t['type'] == 'heatmap' and 'k=%{x}' in t.get('hovertemplate', '')]
     assert len(heat) == 1 and heat[0]['x'] == list(range(1, m + 1))     # the feature heatmap's k axis: 1..m
     z = np.array(heat[0]['z'], float)
-    assert z.shape == (3, m) and np.isfinite(z).all() and np.allclose(z[:, 0], 1.0) and (z[:, -1] > 1.2).all(), z
+    assert z.shape[1] == m and z.shape[0] >= 3 and np.isfinite(z).all() and np.allclose(z[:, 0], 1.0) and (z[:, -1] > 1.2).all(), z
     bars = [t for f in traces for t in f if t['type'] == 'bar']            # shadow BN statistics: 3 bars per k
     assert [t['name'] for t in bars[::3]] == [f'k={k}' for k in range(1, m + 1)]
     assert np.isfinite(np.array([t['y'] for t in bars], float)).all()
