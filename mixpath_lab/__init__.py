@@ -6,7 +6,7 @@ import importlib as _importlib
 
 _SUBMODULES = ('core', 'data', 'benchmarks', 'ops', 'spaces', 'sbn', 'supernet', 'nb201net', 'cost', 'samplers',
                'train', 'evaluate', 'ranking', 'groundtruth', 'search', 'stats', 'dash', 'experiment', 'cli', 'batch',
-               'regimes', 'zerocost', 'executor', 'fewshot', 'proxytruth', 'levers', 'nb101', 'released')
+               'regimes', 'zerocost', 'executor', 'fewshot', 'proxytruth', 'levers', 'nb101', 'released', 'arms')
 _NAMES = {
     'MixpathError': 'core', 'RunDir': 'core', 'Arch': 'spaces', 'Choice': 'spaces', 'LayerSpec': 'spaces',
     'layerwise': 'spaces', 'mixpath_s1': 'spaces', 'nb201': 'spaces', 'tiny': 'spaces', 'Supernet': 'supernet',

@@ -4,7 +4,7 @@
 
 # %% ../nbs/16_experiment.ipynb #5ee5d20a
 from __future__ import annotations
-import ast, functools, importlib, json, re, time
+import functools, importlib, json, time
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Sequence
@@ -12,6 +12,7 @@ import numpy as np, pandas as pd, torch
 from fastcore.basics import patch
 from .core import MixpathError, RunDir, get_logger, write_json, atomic_write
 from .core import RunLock, locks_run_dir
+from .arms import Arm, split_arm, arm_slug, _norms, _check_arms   # re-exported: `experiment.split_arm`
 from .spaces import NB201Space, Space, mixpath_s1, nb201, tiny
 from .nb101 import NB101Space, nb101, mixpath_bench
 from .supernet import Supernet, _supernet_class
@@ -26,48 +27,16 @@ from .executor import Executor, Task, as_executor
 from .zerocost import free_proxy, free_proxy_scores, free_proxy_verdict, hybrid_scores, proxy_batch
 
 log = get_logger('experiment')
+_all_ = ['Arm', 'split_arm', 'arm_slug']   # the arm grammar lives in `mixpath_lab.arms`
 
 # %% auto #0
-__all__ = ['log', 'SPACES', 'split_arm', 'arm_slug', 'RankingConfig', 'build_space', 'ranking_space', 'ranking_benchmark',
-           'truth_scores', 'recorded_config', 'data_parts', 'make_batches', 'cells_seed', 'ranking_cells',
-           'data_settings', 'RunSettings', 'check_settings', 'train_supernet', 'make_evaluator', 'rank_supernet',
-           'RankTracker', 'tracking_table', 'released_reports', 'benchmark_costs', 'cost_model', 'cell_costs',
-           'run_ranking', 'path_count_magnitudes', 'write_report', 'run_report', 'run_config', 'load_supernet',
-           'cell_mflops', 'run_mflops', 'search_supernet', 'truth_percentile', 'export_subnet', 'paper_summary',
-           'paper_markdown', 'write_paper_tables', 'run_paper', 'combine_papers']
-
-# %% ../nbs/16_experiment.ipynb #492883d4
-_ARM = re.compile(r'^\s*(\w+)\s*(?:\+\s*(\w+)\s*(?:\((.*)\))?)?\s*$', re.S)
-
-def _arm_kwargs(arm: str, text: str) -> dict:
-    "`k=5, pick='top1'` -> `{'k': 5, 'pick': 'top1'}` (Python literals only)."
-    try: call = ast.parse(f'f({text})', mode='eval').body
-    except SyntaxError as e: raise MixpathError(f'bad arm {arm!r}: cannot read the regime arguments ({e.msg}); '
-                                                "write them as name=value, e.g. sbn+cream(k=5, pick='top1')") from None
-    if call.args or any(k.arg is None for k in call.keywords):
-        raise MixpathError(f"bad arm {arm!r}: regime arguments must be named, e.g. sbn+cream(k=5, pick='top1')")
-    try: return {k.arg: ast.literal_eval(k.value) for k in call.keywords}
-    except ValueError: raise MixpathError(f'bad arm {arm!r}: regime argument values must be Python literals '
-                                          "(numbers, strings in quotes, True/False/None)") from None
-
-def split_arm(arm: str) -> tuple[str, str, dict]:
-    "`'sbn+cream(k=5)'` -> `('sbn', 'cream', {'k': 5})`; a bare norm's regime is `'none'`; checks its arguments."
-    from mixpath_lab.sbn import NORMS
-    from mixpath_lab.regimes import REGIMES, make_regime
-    m = _ARM.match(str(arm))
-    norm, regime, args = m.groups() if m else (None, None, None)
-    if norm not in NORMS or (regime or 'none') not in REGIMES:
-        raise MixpathError(f'bad arm {arm!r}: write a norm ({", ".join(NORMS)}) optionally followed by +regime '
-                           f'({", ".join(r for r in REGIMES if r != "none")}) and its arguments, e.g. sbn+cream or '
-                           "sbn+cream(k=5, pick='top1')")
-    kw = _arm_kwargs(arm, args) if args and args.strip() else {}
-    try: make_regime(regime or 'none', **kw)
-    except (MixpathError, TypeError, ValueError) as e: raise MixpathError(f'bad arm {arm!r}: {e}') from None
-    return norm, regime or 'none', kw
-
-def arm_slug(name: str) -> str:
-    "A file-name form of an arm or ranking name: `'sbn (inherited)'` -> `'sbn_inherited'`, `'sbn+cream'` unchanged."
-    return re.sub(r'[^\w+=.,-]+', '_', name).strip('_')
+__all__ = ['log', 'SPACES', 'RankingConfig', 'build_space', 'ranking_space', 'ranking_benchmark', 'truth_scores',
+           'recorded_config', 'data_parts', 'make_batches', 'cells_seed', 'ranking_cells', 'data_settings',
+           'RunSettings', 'check_settings', 'train_supernet', 'make_evaluator', 'rank_supernet', 'RankTracker',
+           'tracking_table', 'released_reports', 'benchmark_costs', 'cost_model', 'cell_costs', 'run_ranking',
+           'path_count_magnitudes', 'write_report', 'run_report', 'run_config', 'load_supernet', 'cell_mflops',
+           'run_mflops', 'search_supernet', 'truth_percentile', 'export_subnet', 'paper_summary', 'paper_markdown',
+           'write_paper_tables', 'run_paper', 'combine_papers', 'Arm', 'split_arm', 'arm_slug']
 
 # %% ../nbs/16_experiment.ipynb #4b1d2b0f
 @dataclass
@@ -144,23 +113,6 @@ class RankingConfig:
 _EXAMPLES = {'data_root': '/data/cifar10', 'steps_per_epoch': 50, 'threads': 2, 'norms': ['sbn', 'bn'],
              'space_kwargs': {'m': 3}, 'truth': 'truth.csv'}
 
-def _norms(v) -> tuple:
-    "The arms of `norms`: a comma-separated string (brackets respected) or a sequence, each stripped."
-    if isinstance(v, str):
-        from mixpath_lab.batch import split_values
-        v = [a for a in split_values(v) if a]
-    return tuple(a.strip() if isinstance(a, str) else a for a in v) if isinstance(v, (list, tuple)) else v
-
-def _check_arms(norms: tuple):
-    if not norms: raise MixpathError("RankingConfig.norms is empty; name at least one of sbn, bn, combo, none, e.g. "
-                                     "norms=['sbn', 'bn']")
-    seen = {}
-    for arm in norms:
-        norm, regime, kw = split_arm(arm)
-        for key in ((norm, regime, tuple(sorted(kw.items()))), arm_slug(arm)):
-            if key in seen: raise MixpathError(f'RankingConfig.norms names one arm twice ({seen[key]!r} and {arm!r}); '
-                                               'drop one')
-            seen[key] = arm
 
 # %% ../nbs/16_experiment.ipynb #cb09d372
 @patch
@@ -337,23 +289,22 @@ def check_settings(run_dir: str | Path, settings: dict, train: dict | None = Non
 def train_supernet(cfg: RankingConfig, arm: str, batches: Batches, run_dir: Path, progress: bool = True,
                    callbacks: Sequence = ()) -> tuple[Supernet, Trainer]:
     "Train the proxy supernet of `arm` (a norm, optionally +regime) on the run's space; resumes from `run_dir`."
-    from mixpath_lab.regimes import make_regime
     from mixpath_lab.search import FRESH_HINT
     from mixpath_lab.fewshot import FewShot, train_split
-    norm, regime, regime_kw = split_arm(arm)
+    spec = Arm.parse(arm)
     settings = data_settings(cfg, arm); check_settings(run_dir, settings, cfg.train_config().to_dict())
     torch.manual_seed(cfg.seed)
-    net = Supernet(ranking_space(cfg), norm=norm)
+    net = spec.supernet(ranking_space(cfg))
     sampler = make_sampler(cfg.sampler, net.space, np.random.default_rng(cfg.seed))
-    regime_cbs = make_regime(regime, **regime_kw)
+    regime_cbs = spec.callbacks()
     try: tr = Trainer(net, sampler, batches, cfg.train_config(), run_dir=run_dir, progress=progress,
                       callbacks=[*regime_cbs, RunSettings(settings), *callbacks])
     except MixpathError as e: raise MixpathError(f'{e}; or {FRESH_HINT}') from None
     write_json(Path(run_dir)/'settings.json', settings)
     ckpt = Path(run_dir)/'checkpoints'/'last.pt'
     tr.fit(resume=ckpt if ckpt.exists() else False)
-    if spec := next((c for c in regime_cbs if isinstance(c, FewShot)), None):   # few-shot: split, train the parts
-        net = train_split(spec, net, lambda rng: make_sampler(cfg.sampler, net.space, rng), batches, cfg.train_config(),
+    if fs := next((c for c in regime_cbs if isinstance(c, FewShot)), None):   # few-shot: split, train the parts
+        net = train_split(fs, net, lambda rng: make_sampler(cfg.sampler, net.space, rng), batches, cfg.train_config(),
                           Path(run_dir)/'fewshot', progress)
     return net, tr
 

@@ -15,7 +15,8 @@ from .core import MixpathError, get_logger, write_json, atomic_write
 from .data import Batches
 from .evaluate import BNRecalibration, bn_modules, materialize
 from .executor import Task, as_executor
-from .experiment import RankingConfig, data_parts, make_batches, run_ranking, arm_slug
+from .arms import arm_slug
+from .experiment import RankingConfig, data_parts, make_batches, run_ranking
 from .ranking import rank_report
 
 # %% auto #0
