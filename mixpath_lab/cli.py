@@ -40,7 +40,7 @@ def _ranking_cfg(args, **over):
 
 def cmd_quickstart(args) -> int:
     "The main job: SBN vs one-BN ranking on the NAS-Bench-201 proxy, in minutes on a CPU."
-    from mixpath_lab.experiment import run_report
+    from mixpath_lab.report import run_report
     cfg = _ranking_cfg(args, **QUICKSTART)
     out = Path(args.out or f'runs/quickstart-seed{cfg.seed}')
     print(f'mixpath-lab quickstart: training {len(cfg.norms)} supernets ({", ".join(cfg.norms)}) on the NAS-Bench-201 '
@@ -91,7 +91,7 @@ def _paper_space(args) -> dict:
 # %% ../nbs/18_cli.ipynb #59a9e59a
 def cmd_rank(args) -> int:
     "A ranking run with any `RankingConfig` settings (`--set name=value`)."
-    from mixpath_lab.experiment import run_report
+    from mixpath_lab.report import run_report
     cfg = _ranking_cfg(args)
     out = Path(args.out or f'runs/rank-seed{cfg.seed}')
     print(f'run directory: {out.resolve()}')
@@ -104,7 +104,7 @@ def cmd_rank(args) -> int:
 
 def cmd_paper(args) -> int:
     "The paper's experiment: SBN vs one BN vs no norm, recalibrated and inherited, over seeds (hours on a CPU)."
-    from mixpath_lab.experiment import run_paper
+    from mixpath_lab.report import run_paper
     over = {**PAPER, **_paper_space(args), **_kv(args.set)}
     if getattr(args, 'data', None): over['data_root'] = args.data
     from mixpath_lab.experiment import RankingConfig
@@ -120,7 +120,7 @@ def cmd_paper(args) -> int:
 
 def cmd_table(args) -> int:
     "One comparison table from several `paper` run directories that differ only in their arms (markdown to stdout)."
-    from mixpath_lab.experiment import combine_papers, paper_markdown
+    from mixpath_lab.report import combine_papers, paper_markdown
     runs = combine_papers(args.dirs, out=args.out)
     print(paper_markdown(runs), end='')
     if args.out: print(f'\nwritten: {Path(args.out)/"paper_table.md"}, paper_table.csv, paper_runs.csv')
@@ -155,7 +155,7 @@ def cmd_sweep(args) -> int:
 # %% ../nbs/18_cli.ipynb #19e8ed30
 def cmd_search(args) -> int:
     "Search a trained supernet (NSGA-II by default) under an MFLOPs limit; export the best subnet."
-    from mixpath_lab.experiment import search_supernet, load_supernet, export_subnet
+    from mixpath_lab.rundir import search_supernet, load_supernet, export_subnet
     out = Path(args.out or Path(args.run_dir)/f'search-{args.method}-{args.norm}')
     print(f'searching the {args.norm} supernet of {args.run_dir} with {args.method}; state and Pareto set '
           f'in {out.resolve()}')
@@ -177,7 +177,8 @@ def cmd_search(args) -> int:
 
 def _truth_note(arch: str, run_dir, cfg) -> dict:
     "Print the ground truth of the best arch (NAS-Bench-201, or the run's truth table); its keys for the export note."
-    from mixpath_lab.experiment import ranking_benchmark, truth_percentile
+    from mixpath_lab.experiment import ranking_benchmark
+    from mixpath_lab.rundir import truth_percentile
     if cfg.truth is None:
         acc, pct = truth_percentile(arch)
         print(f"  NAS-Bench-201 CIFAR-10 (200 epochs): {acc:.2f}%, "

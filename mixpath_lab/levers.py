@@ -16,7 +16,8 @@ from .data import Batches
 from .evaluate import BNRecalibration, bn_modules, materialize
 from .executor import Task, as_executor
 from .arms import arm_slug
-from .experiment import RankingConfig, data_parts, make_batches, run_ranking
+from .experiment import RankingConfig, data_parts, make_batches
+from .run import run_ranking
 from .ranking import rank_report
 
 # %% auto #0
