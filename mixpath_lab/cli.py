@@ -52,21 +52,23 @@ def cmd_quickstart(args) -> int:
     _show(res)
     return 0
 
-def _show(res: dict):
-    s = res['summary']
+def _show(res):
+    from mixpath_lab.run import RankingResult
+    res = RankingResult.of(res)   # or a dict with some of its fields
+    s = res.summary
     truth = s.get('config', {}).get('truth')   # a summary from before truth tables has none
     what = Path(truth).name if truth else 'NAS-Bench-201 (CIFAR-10, 200 epochs)'
     print(f'\nRank correlation with {what}, 95% bootstrap CIs:')
-    print(res['comparison'].to_string())
+    print(res.comparison.to_string())
     if s.get('verdict'):
         print(f"\nSupernet vs training-free proxies (free proxies took {s['free_proxy_s']:.0f} s):")
         print('\n'.join(s['verdict']))
-    if res.get('gaps') is not None:
+    if res.gaps is not None:
         from mixpath_lab.proxytruth import gap_text
-        head, t = gap_text(res['gaps'], s['config']['proxy_truth_epochs']); print(f'\n{head}:'); print(t.to_string())
-    if 'magnitudes' in res and res['magnitudes'] is not None:
+        head, t = gap_text(res.gaps, s['config']['proxy_truth_epochs']); print(f'\n{head}:'); print(t.to_string())
+    if res.magnitudes is not None:
         print('\nNode-sum RMS per active-path count k, relative to k = 1 (mean over cells and nodes):')
-        print(res['magnitudes'].to_string())
+        print(res.magnitudes.to_string())
     print(f"\nwall time {s['seconds']:.0f} s; written to {s['run_dir']} (report.html, rank_*.json, cells.csv, "
           "train_*/)")
 

@@ -349,7 +349,7 @@ def cell_costs(cells: Sequence[str], costs: CostModel | None = None) -> pd.DataF
 
 # %% ../nbs/16_experiment.ipynb #1100370d
 _MOVED = {**dict.fromkeys(('RankTracker', 'tracking_table'), 'tracker'),
-          **dict.fromkeys(('run_ranking', 'released_reports'), 'run'),
+          **dict.fromkeys(('run_ranking', 'released_reports', 'RankingResult'), 'run'),
           **dict.fromkeys(('path_count_magnitudes', 'write_report', 'run_report', 'paper_summary', 'paper_markdown',
                            'write_paper_tables', 'run_paper', 'combine_papers'), 'report'),
           **dict.fromkeys(('run_config', 'load_supernet', 'cell_mflops', 'run_mflops', 'search_supernet',

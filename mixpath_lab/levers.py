@@ -99,9 +99,9 @@ def lever_task(config: dict, folder: str, track: Sequence[int], scores: bool) ->
     t0 = time.process_time(); res = run_ranking(cfg, folder, progress=False, track=track)
     cpu = time.process_time() - t0
     if scores:
-        cs = cell_scores(res['nets'][cfg.norms[0]], res['cells'], cfg)
+        cs = cell_scores(res.nets[cfg.norms[0]], res.cells, cfg)
         atomic_write(folder/'cell_scores.csv', lambda f: cs.to_csv(f, index=False))
-    done = {'train_s': res['summary']['timings'][cfg.norms[0]]['train_s'], 'cpu_s': round(cpu, 1), 'epochs': cfg.epochs}
+    done = {'train_s': res.summary['timings'][cfg.norms[0]]['train_s'], 'cpu_s': round(cpu, 1), 'epochs': cfg.epochs}
     write_json(folder/'done.json', done); return done
 
 def run_levers(out: str | Path, levers: Sequence[str] | None = None, seeds: Sequence[int] = (0, 1, 2),

@@ -13,7 +13,7 @@ from .arms import arm_slug
 from .ranking import RankReport
 from .executor import Executor, Task, as_executor
 from .experiment import RankingConfig, _ci_columns, recorded_config
-from .run import run_ranking
+from .run import RankingResult, run_ranking
 
 # %% auto #0
 __all__ = ['path_count_magnitudes', 'write_report', 'run_report', 'paper_summary', 'paper_markdown', 'write_paper_tables',
@@ -30,20 +30,21 @@ def path_count_magnitudes(nets: dict, batches, cells: Sequence[str], n_cells: in
     df = pd.DataFrame(rows).T; df.columns = [f'k={k}' for k in df.columns]; return df
 
 # %% ../nbs/16c_report.ipynb #e2171b91
-def write_report(res: dict, path: str | Path, magnitudes: pd.DataFrame | None = None,
+def write_report(res: RankingResult | dict, path: str | Path, magnitudes: pd.DataFrame | None = None,
                  figures_dir: str | Path | None = None) -> Path:
     "A standalone HTML report of a ranking run; each figure also as HTML + PNG in `figures_dir` if given."
+    res = RankingResult.of(res)   # or a dict with the fields a report reads
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
     from mixpath_lab.core import plotly_js
-    table, reports = res['table'], res['reports']
+    table, reports = res.table, res.reports
     names = [n for n in reports if n in table]   # the rankings of the table's cells (not the released protocol's)
     sc = make_subplots(rows=1, cols=len(names),
                        subplot_titles=[f"{n}: Kendall {reports[n].metrics['kendall'][0]:.3f}" for n in names])
     for i, n in enumerate(names, 1):
         sc.add_trace(go.Scatter(x=table['truth'], y=table[n], mode='markers', name=n, text=table['arch'],
                                 hovertemplate='%{text}<br>truth %{x:.2f}<br>supernet %{y:.3f}'), 1, i)
-        sc.update_xaxes(title_text=_truth_label(res['summary']), row=1, col=i)
+        sc.update_xaxes(title_text=_truth_label(res.summary), row=1, col=i)
     sc.update_yaxes(title_text='supernet accuracy (recalibrated)', row=1, col=1)
     sc.update_layout(title='Supernet vs ground truth', height=420)
     rows = [(n, r.metrics) for n, r in reports.items()] + [(p, v)
@@ -56,7 +57,7 @@ def write_report(res: dict, path: str | Path, magnitudes: pd.DataFrame | None = 
                                            arrayminus=[v[0] - v[1] for v in vals])))
     bars.update_layout(title='Rank correlation with ground truth (95% bootstrap CI)', barmode='group', height=420)
     curves = go.Figure()
-    for n, h in res.get('histories', {}).items():
+    for n, h in res.histories.items():
         tr = [r for r in h if r.get('kind') == 'train']
         curves.add_trace(go.Scatter(x=[r['step'] for r in tr], y=[r['loss'] for r in tr], name=f'{n} loss'))
     curves.update_layout(title='Supernet training loss', xaxis_title='step', height=380)
@@ -70,11 +71,11 @@ def write_report(res: dict, path: str | Path, magnitudes: pd.DataFrame | None = 
     if figures_dir is not None:
         from mixpath_lab.figures import export_figures   # presentation only: the report never imports dash
         export_figures(figs, figures_dir)
-    s = res['summary']
+    s = res.summary
     head = (f"<h1>mixpath_lab ranking report</h1><p>{s['n_cells']} {_ranked(s)}, "
             f"run directory <code>{s['run_dir']}</code>, "
             f"{s['seconds']:.0f} s.</p>" + ''.join(f'<p><b>{v}</b></p>' for v in s.get('verdict', ()))
-            + res['comparison'].to_html() + _gaps_html(res))
+            + res.comparison.to_html() + _gaps_html(res))
     js = plotly_js(path)   # the run's one plotly.min.js (the figures in figures_dir use it too)
     body = ''.join(f.to_html(full_html=False, include_plotlyjs=js if i == 0 else False)
                    for i, f in enumerate(figs.values()))
@@ -93,22 +94,21 @@ def _ranked(summary: dict) -> str:
     b = summary.get('benchmark', 'NAS-Bench-201')
     return 'NAS-Bench-201 cells' if b == 'NAS-Bench-201' else f'archs of {b}'
 
-def _gaps_html(res: dict) -> str:
-    if res.get('gaps') is None: return ''
+def _gaps_html(res: RankingResult) -> str:
+    if res.gaps is None: return ''
     from mixpath_lab.proxytruth import gap_text
-    head, t = gap_text(res['gaps'], res['summary']['config']['proxy_truth_epochs'])
+    head, t = gap_text(res.gaps, res.summary['config']['proxy_truth_epochs'])
     return f'<h2>{head}</h2>' + t.to_html()
 
 # %% ../nbs/16c_report.ipynb #7920ee92
 @locks_run_dir
 def run_report(cfg: RankingConfig, run_dir: str | Path, progress: bool = True, track: Sequence[int] = (),
-               fresh: bool = False) -> dict:
+               fresh: bool = False) -> RankingResult:
     "`run_ranking`, then the path-count magnitudes and `report.html`."
     res = run_ranking(cfg, run_dir, progress, track=track, fresh=fresh)
-    mg = path_count_magnitudes(res['nets'], res['batches']['val'], res['cells'])
-    atomic_write(res['run_dir'].file('magnitudes.csv'), lambda f: mg.to_csv(f))
-    res['magnitudes'], res['report'] = mg, write_report(res, res['run_dir'].file('report.html'), mg,
-                                                        res['run_dir'].path/'figures')
+    mg = path_count_magnitudes(res.nets, res.batches['val'], res.cells)
+    atomic_write(res.run_dir.file('magnitudes.csv'), lambda f: mg.to_csv(f))
+    res.magnitudes, res.report = mg, write_report(res, res.run_dir.file('report.html'), mg, res.run_dir.path/'figures')
     return res
 
 # %% ../nbs/16c_report.ipynb #dcf6cb1b
@@ -146,7 +146,7 @@ def _paper_seed(cfg: RankingConfig, seed: int, out: str, progress: bool = True, 
     if not (done or run): return None
     reports = ({n: RankReport.load(d/f'rank_{arm_slug(n)}.json')
                 for n in json.loads((d/'summary.json').read_text())['kendall']}
-               if done else run_ranking(c, d, progress)['reports'])
+               if done else run_ranking(c, d, progress).reports)
     base = next(iter(reports.values())).proxies
     return [{'seed': seed, 'ranking': name, **_ci_columns(m)}
             for name, m in [*((n, r.metrics) for n, r in reports.items()),

@@ -5,10 +5,12 @@
 # %% ../nbs/16b_run.ipynb #d47b7362
 from __future__ import annotations
 import time
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Sequence
-import torch
-from .core import MixpathError, atomic_write, locks_run_dir, write_json
+import pandas as pd, torch
+from fastcore.basics import patch
+from .core import MixpathError, RunDir, atomic_write, locks_run_dir, write_json
 from .arms import arm_slug
 from .benchmarks import Benchmark
 from .ranking import RankReport, compare_reports, rank_report
@@ -20,7 +22,7 @@ from .experiment import (RankingConfig, _top_k, _upgrade_record, cell_costs, che
 from .tracker import RankTracker, tracking_table
 
 # %% auto #0
-__all__ = ['released_reports', 'run_ranking']
+__all__ = ['released_reports', 'RankingResult', 'run_ranking']
 
 # %% ../nbs/16b_run.ipynb #8e164dc3
 def released_reports(net: Supernet, bench: Benchmark, batches: dict, cfg: RankingConfig, norm: str,
@@ -34,10 +36,45 @@ def released_reports(net: Supernet, bench: Benchmark, batches: dict, cfg: Rankin
     for n, r in out.items(): r.config['name'] = n; r.save(rd.file(f'rank_{arm_slug(n)}.json'))
     return out
 
+# %% ../nbs/16b_run.ipynb #e05af9ad
+@dataclass
+class RankingResult:
+    "What a ranking run returns: its summary, reports, tables, and the trained supernets with what they ran on."
+    summary: dict = field(default_factory=dict)     # what summary.json holds
+    reports: dict = field(default_factory=dict)     # ranking name -> its `RankReport` (rank_<name>.json)
+    table: pd.DataFrame | None = None               # cells.csv: each cell's truth, proxies and supernet accuracies
+    comparison: pd.DataFrame | None = None          # comparison.csv: `compare_reports` of the reports
+    gaps: pd.DataFrame | None = None                # gaps.csv: the proxy ceiling's gaps (None: no proxy truth)
+    run_dir: RunDir | None = None                   # the run directory
+    nets: dict = field(default_factory=dict)        # arm -> its trained supernet
+    histories: dict = field(default_factory=dict)   # arm -> its training history records
+    batches: dict = field(default_factory=dict)     # 'train', 'recal' and 'val' batches of the run
+    cells: list = field(default_factory=list)       # the ranked archs, in table order
+    magnitudes: pd.DataFrame | None = None          # `run_report`: the path-count magnitudes
+    report: Path | None = None                      # `run_report`: report.html
+
+# %% ../nbs/16b_run.ipynb #fc8aa566
+@patch
+def __getitem__(self: RankingResult, key: str):
+    "`res.summary` is `res.summary`: code written when the result was a dict keeps working."
+    if key not in self: raise KeyError(key)
+    return getattr(self, key)
+
+@patch
+def __contains__(self: RankingResult, key) -> bool: return key in {f.name for f in fields(self)}
+
+@patch
+def get(self: RankingResult, key: str, default=None): return getattr(self, key) if key in self else default
+
+@patch(cls_method=True)
+def of(cls: RankingResult, res) -> RankingResult:
+    "`res` if it is a `RankingResult`, else one of a dict with some of its fields (the others empty)."
+    return res if isinstance(res, RankingResult) else cls(**res)
+
 # %% ../nbs/16b_run.ipynb #68aa832c
 @locks_run_dir   # one process at a time in a run directory
 def run_ranking(cfg: RankingConfig, run_dir: str | Path, progress: bool = True, train_callbacks: Sequence = (),
-                track: Sequence[int] = (), fresh: bool = False) -> dict:
+                track: Sequence[int] = (), fresh: bool = False) -> RankingResult:
     "Train one supernet per norm, rank the same cells with each against the ground truth; write all to `run_dir`."
     if bad := [e for e in track if not 1 <= int(e) <= cfg.epochs]:
         raise MixpathError(f'track epochs must lie in 1..{cfg.epochs} (the run\'s epochs), got {bad}')
@@ -110,5 +147,4 @@ def run_ranking(cfg: RankingConfig, run_dir: str | Path, progress: bool = True, 
                'verdict': verdict, 'gaps': None if gaps is None else {n: dict(r) for n, r in gaps.iterrows()},
                'config': cfg.to_dict()}
     write_json(rd.file('summary.json'), summary)
-    return {'summary': summary, 'reports': reports, 'table': table, 'comparison': comp, 'gaps': gaps, 'run_dir': rd,
-            'nets': nets, 'histories': histories, 'batches': batches, 'cells': cells}
+    return RankingResult(summary, reports, table, comp, gaps, rd, nets, histories, batches, cells)
