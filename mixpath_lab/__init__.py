@@ -6,7 +6,8 @@ import importlib as _importlib
 
 _SUBMODULES = ('core', 'data', 'benchmarks', 'ops', 'spaces', 'sbn', 'supernet', 'nb201net', 'cost', 'samplers',
                'train', 'evaluate', 'ranking', 'groundtruth', 'search', 'stats', 'dash', 'experiment', 'cli', 'batch',
-               'regimes', 'zerocost', 'executor', 'fewshot', 'proxytruth', 'levers', 'nb101', 'released', 'presets')
+               'regimes', 'zerocost', 'executor', 'fewshot', 'proxytruth', 'levers', 'nb101', 'released', 'presets',
+               'arms', 'tracker', 'run', 'report', 'rundir', 'figures')
 _NAMES = {
     'MixpathError': 'core', 'RunDir': 'core', 'Arch': 'spaces', 'Choice': 'spaces', 'LayerSpec': 'spaces',
     'layerwise': 'spaces', 'mixpath_s1': 'spaces', 'nb201': 'spaces', 'tiny': 'spaces', 'Supernet': 'supernet',
@@ -14,7 +15,7 @@ _NAMES = {
     'TrainConfig': 'train', 'Callback': 'train', 'Evaluator': 'evaluate', 'rank_report': 'ranking',
     'RankReport': 'ranking', 'NB201': 'benchmarks', 'Benchmark': 'benchmarks', 'TableBenchmark': 'benchmarks',
     'FeatureStats': 'stats', 'RankingConfig': 'experiment',
-    'run_ranking': 'experiment', 'make_regime': 'regimes', 'Batches': 'data', 'load_cifar10': 'data'}
+    'run_ranking': 'run', 'make_regime': 'regimes', 'Batches': 'data', 'load_cifar10': 'data'}
 
 def __getattr__(name):
     if name in _SUBMODULES: return _importlib.import_module(f'{__name__}.{name}')

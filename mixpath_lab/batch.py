@@ -69,7 +69,7 @@ def check_parameters(nb_path: str | Path, params: dict[str, Any]) -> dict[str, A
         if not ok: raise MixpathError(f'parameter {name!r} must be {type(d).__name__} like its default {d!r}, '
                                       f'got {v!r}')
     if 'norms' in params:   # experiment arms: each norm, regime and regime setting is checked before any run
-        from mixpath_lab.experiment import split_arm
+        from mixpath_lab.arms import split_arm
         v = params['norms']
         for arm in (split_values(v) if isinstance(v, str) else v):
             try: split_arm(arm)

@@ -41,7 +41,7 @@ def _ranking_cfg(args, **over):
 
 def cmd_quickstart(args) -> int:
     "The main job: SBN vs one-BN ranking on the NAS-Bench-201 proxy, in minutes on a CPU."
-    from mixpath_lab.experiment import run_report
+    from mixpath_lab.report import run_report
     cfg = _ranking_cfg(args, **QUICKSTART)
     out = Path(args.out or f'runs/quickstart-seed{cfg.seed}')
     print(f'mixpath-lab quickstart: training {len(cfg.norms)} supernets ({", ".join(cfg.norms)}) on the NAS-Bench-201 '
@@ -53,21 +53,23 @@ def cmd_quickstart(args) -> int:
     _show(res)
     return 0
 
-def _show(res: dict):
-    s = res['summary']
+def _show(res):
+    from mixpath_lab.run import RankingResult
+    res = RankingResult.of(res)   # or a dict with some of its fields
+    s = res.summary
     truth = s.get('config', {}).get('truth')   # a summary from before truth tables has none
     what = Path(truth).name if truth else 'NAS-Bench-201 (CIFAR-10, 200 epochs)'
     print(f'\nRank correlation with {what}, 95% bootstrap CIs:')
-    print(res['comparison'].to_string())
+    print(res.comparison.to_string())
     if s.get('verdict'):
         print(f"\nSupernet vs training-free proxies (free proxies took {s['free_proxy_s']:.0f} s):")
         print('\n'.join(s['verdict']))
-    if res.get('gaps') is not None:
+    if res.gaps is not None:
         from mixpath_lab.proxytruth import gap_text
-        head, t = gap_text(res['gaps'], s['config']['proxy_truth_epochs']); print(f'\n{head}:'); print(t.to_string())
-    if 'magnitudes' in res and res['magnitudes'] is not None:
+        head, t = gap_text(res.gaps, s['config']['proxy_truth_epochs']); print(f'\n{head}:'); print(t.to_string())
+    if res.magnitudes is not None:
         print('\nNode-sum RMS per active-path count k, relative to k = 1 (mean over cells and nodes):')
-        print(res['magnitudes'].to_string())
+        print(res.magnitudes.to_string())
     print(f"\nwall time {s['seconds']:.0f} s; written to {s['run_dir']} (report.html, rank_*.json, cells.csv, "
           "train_*/)")
 
@@ -82,7 +84,7 @@ def _paper_space(args) -> dict:
 # %% ../nbs/18_cli.ipynb #59a9e59a
 def cmd_rank(args) -> int:
     "A ranking run with any `RankingConfig` settings (`--set name=value`)."
-    from mixpath_lab.experiment import run_report
+    from mixpath_lab.report import run_report
     cfg = _ranking_cfg(args)
     out = Path(args.out or f'runs/rank-seed{cfg.seed}')
     print(f'run directory: {out.resolve()}')
@@ -95,7 +97,7 @@ def cmd_rank(args) -> int:
 
 def cmd_paper(args) -> int:
     "The paper's experiment: SBN vs one BN vs no norm, recalibrated and inherited, over seeds (hours on a CPU)."
-    from mixpath_lab.experiment import run_paper
+    from mixpath_lab.report import run_paper
     over = {**PAPER, **_paper_space(args), **_kv(args.set)}
     if getattr(args, 'data', None): over['data_root'] = args.data
     from mixpath_lab.experiment import RankingConfig
@@ -111,7 +113,7 @@ def cmd_paper(args) -> int:
 
 def cmd_table(args) -> int:
     "One comparison table from several `paper` run directories that differ only in their arms (markdown to stdout)."
-    from mixpath_lab.experiment import combine_papers, paper_markdown
+    from mixpath_lab.report import combine_papers, paper_markdown
     runs = combine_papers(args.dirs, out=args.out)
     print(paper_markdown(runs), end='')
     if args.out: print(f'\nwritten: {Path(args.out)/"paper_table.md"}, paper_table.csv, paper_runs.csv')
@@ -146,7 +148,7 @@ def cmd_sweep(args) -> int:
 # %% ../nbs/18_cli.ipynb #19e8ed30
 def cmd_search(args) -> int:
     "Search a trained supernet (NSGA-II by default) under an MFLOPs limit; export the best subnet."
-    from mixpath_lab.experiment import search_supernet, load_supernet, export_subnet
+    from mixpath_lab.rundir import search_supernet, load_supernet, export_subnet
     out = Path(args.out or Path(args.run_dir)/f'search-{args.method}-{args.norm}')
     print(f'searching the {args.norm} supernet of {args.run_dir} with {args.method}; state and Pareto set '
           f'in {out.resolve()}')
@@ -168,7 +170,8 @@ def cmd_search(args) -> int:
 
 def _truth_note(arch: str, run_dir, cfg) -> dict:
     "Print the ground truth of the best arch (NAS-Bench-201, or the run's truth table); its keys for the export note."
-    from mixpath_lab.experiment import ranking_benchmark, truth_percentile
+    from mixpath_lab.experiment import ranking_benchmark
+    from mixpath_lab.rundir import truth_percentile
     if cfg.truth is None:
         acc, pct = truth_percentile(arch)
         print(f"  NAS-Bench-201 CIFAR-10 (200 epochs): {acc:.2f}%, "

@@ -13,13 +13,15 @@ from plotly.subplots import make_subplots
 from fastcore.basics import patch
 from .core import MixpathError, RunDir, atomic_write, get_logger, plotly_js
 from .train import EVENTS, Callback
+from .figures import FORMATS, export_figures, static   # re-exported: `dash.export_figures`
 
 _log = get_logger('dash')
+_all_ = ['FORMATS', 'export_figures', 'static']
 
 # %% auto #0
-__all__ = ['FORMATS', 'FEATURE_STATS', 'SBN_STATS', 'frontend_available', 'static', 'export_figures', 'BaseDashboard',
-           'TrainingDashboard', 'fixed_archs', 'FeatureStatsDashboard', 'SBNDashboard', 'RankingDashboard',
-           'SearchDashboard', 'Dashboard']
+__all__ = ['FEATURE_STATS', 'SBN_STATS', 'frontend_available', 'BaseDashboard', 'TrainingDashboard', 'fixed_archs',
+           'FeatureStatsDashboard', 'SBNDashboard', 'RankingDashboard', 'SearchDashboard', 'Dashboard', 'FORMATS',
+           'export_figures', 'static']
 
 # %% ../nbs/17_dash.ipynb #b2073a2d
 def frontend_available() -> bool:
@@ -28,36 +30,6 @@ def frontend_available() -> bool:
     ipy = sys.modules.get('IPython')
     shell = ipy.get_ipython() if ipy is not None else None
     return shell is not None and type(shell).__name__ == 'ZMQInteractiveShell'
-
-def static(fig: go.Figure) -> go.Figure:
-    "A plain `go.Figure` copy of a figure or FigureWidget: saved notebooks re-render it when reopened."
-    return go.Figure(fig)
-
-# %% ../nbs/17_dash.ipynb #96a1b23e
-FORMATS = ('html', 'png')
-
-def export_figures(figs: Mapping[str, go.Figure], # file stem -> figure (FigureWidgets are exported as static figures)
-                   folder: str | Path,              # created if missing
-                   formats: Sequence[str] = FORMATS) -> list[Path]:
-    "Write each figure as `<name>.html` (offline, one shared plotly.js) and `<name>.png`; PNG failures are only logged."
-    bad = sorted(set(formats) - set(FORMATS))
-    if bad: raise MixpathError(f'unknown figure format(s) {bad}; use any of {list(FORMATS)}')
-    folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
-    figs, out = {n: static(f) for n, f in figs.items()}, []
-    if 'html' in formats:
-        for n, f in figs.items():
-            js = plotly_js(folder/f'{n}.html')   # the run's one plotly.min.js, relative to this file
-            out.append(atomic_write(folder/f'{n}.html',
-                                    lambda p, f=f: pio.write_html(f, p, include_plotlyjs=js, full_html=True)))
-    if 'png' in formats and figs:
-        paths = [folder/f'{n}.png' for n in figs]
-        try: pio.write_images(list(figs.values()), paths); out += paths
-        except Exception as e:
-            why = next((l.strip() for l in str(e).splitlines() if l.strip()), type(e).__name__)
-            _log.warning(f'PNG export skipped ({why}): kaleido needs Chrome/Chromium (Debian: apt-get install '
-                         'chromium, or set '
-                        f'BROWSER_PATH); the HTML figures in {folder} are complete')
-    return out
 
 # %% ../nbs/17_dash.ipynb #1fee6c10
 def _batch(figs: Iterable[go.Figure]) -> contextlib.ExitStack:

@@ -4,7 +4,7 @@
 
 # %% ../nbs/16_experiment.ipynb #5ee5d20a
 from __future__ import annotations
-import ast, functools, importlib, json, re, time
+import functools, importlib, json, time
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Sequence
@@ -12,6 +12,7 @@ import numpy as np, pandas as pd, torch
 from fastcore.basics import patch
 from .core import MixpathError, RunDir, get_logger, write_json, atomic_write
 from .core import RunLock, locks_run_dir
+from .arms import Arm, split_arm, arm_slug, _norms, _check_arms   # re-exported: `experiment.split_arm`
 from .spaces import NB201Space, Space, mixpath_s1, nb201, tiny
 from .nb101 import NB101Space, nb101, mixpath_bench
 from .supernet import Supernet, _supernet_class
@@ -26,48 +27,13 @@ from .executor import Executor, Task, as_executor
 from .zerocost import free_proxy, free_proxy_scores, free_proxy_verdict, hybrid_scores, proxy_batch
 
 log = get_logger('experiment')
+_all_ = ['Arm', 'split_arm', 'arm_slug']   # the arm grammar lives in `mixpath_lab.arms`
 
 # %% auto #0
-__all__ = ['log', 'SPACES', 'split_arm', 'arm_slug', 'RankingConfig', 'build_space', 'ranking_space', 'ranking_benchmark',
-           'truth_scores', 'recorded_config', 'data_parts', 'make_batches', 'cells_seed', 'ranking_cells',
-           'data_settings', 'RunSettings', 'check_settings', 'train_supernet', 'make_evaluator', 'rank_supernet',
-           'RankTracker', 'tracking_table', 'released_reports', 'benchmark_costs', 'cost_model', 'cell_costs',
-           'run_ranking', 'path_count_magnitudes', 'write_report', 'run_report', 'run_config', 'load_supernet',
-           'cell_mflops', 'run_mflops', 'search_supernet', 'truth_percentile', 'export_subnet', 'paper_summary',
-           'paper_markdown', 'write_paper_tables', 'run_paper', 'combine_papers']
-
-# %% ../nbs/16_experiment.ipynb #492883d4
-_ARM = re.compile(r'^\s*(\w+)\s*(?:\+\s*(\w+)\s*(?:\((.*)\))?)?\s*$', re.S)
-
-def _arm_kwargs(arm: str, text: str) -> dict:
-    "`k=5, pick='top1'` -> `{'k': 5, 'pick': 'top1'}` (Python literals only)."
-    try: call = ast.parse(f'f({text})', mode='eval').body
-    except SyntaxError as e: raise MixpathError(f'bad arm {arm!r}: cannot read the regime arguments ({e.msg}); '
-                                                "write them as name=value, e.g. sbn+cream(k=5, pick='top1')") from None
-    if call.args or any(k.arg is None for k in call.keywords):
-        raise MixpathError(f"bad arm {arm!r}: regime arguments must be named, e.g. sbn+cream(k=5, pick='top1')")
-    try: return {k.arg: ast.literal_eval(k.value) for k in call.keywords}
-    except ValueError: raise MixpathError(f'bad arm {arm!r}: regime argument values must be Python literals '
-                                          "(numbers, strings in quotes, True/False/None)") from None
-
-def split_arm(arm: str) -> tuple[str, str, dict]:
-    "`'sbn+cream(k=5)'` -> `('sbn', 'cream', {'k': 5})`; a bare norm's regime is `'none'`; checks its arguments."
-    from mixpath_lab.sbn import NORMS
-    from mixpath_lab.regimes import REGIMES, make_regime
-    m = _ARM.match(str(arm))
-    norm, regime, args = m.groups() if m else (None, None, None)
-    if norm not in NORMS or (regime or 'none') not in REGIMES:
-        raise MixpathError(f'bad arm {arm!r}: write a norm ({", ".join(NORMS)}) optionally followed by +regime '
-                           f'({", ".join(r for r in REGIMES if r != "none")}) and its arguments, e.g. sbn+cream or '
-                           "sbn+cream(k=5, pick='top1')")
-    kw = _arm_kwargs(arm, args) if args and args.strip() else {}
-    try: make_regime(regime or 'none', **kw)
-    except (MixpathError, TypeError, ValueError) as e: raise MixpathError(f'bad arm {arm!r}: {e}') from None
-    return norm, regime or 'none', kw
-
-def arm_slug(name: str) -> str:
-    "A file-name form of an arm or ranking name: `'sbn (inherited)'` -> `'sbn_inherited'`, `'sbn+cream'` unchanged."
-    return re.sub(r'[^\w+=.,-]+', '_', name).strip('_')
+__all__ = ['log', 'SPACES', 'RankingConfig', 'build_space', 'ranking_space', 'ranking_benchmark', 'truth_scores',
+           'recorded_config', 'data_parts', 'make_batches', 'cells_seed', 'ranking_cells', 'data_settings',
+           'RunSettings', 'check_settings', 'train_supernet', 'make_evaluator', 'rank_supernet', 'benchmark_costs',
+           'cost_model', 'cell_costs', 'Arm', 'split_arm', 'arm_slug']
 
 # %% ../nbs/16_experiment.ipynb #4b1d2b0f
 @dataclass
@@ -144,23 +110,6 @@ class RankingConfig:
 _EXAMPLES = {'data_root': '/data/cifar10', 'steps_per_epoch': 50, 'threads': 2, 'norms': ['sbn', 'bn'],
              'space_kwargs': {'m': 3}, 'truth': 'truth.csv'}
 
-def _norms(v) -> tuple:
-    "The arms of `norms`: a comma-separated string (brackets respected) or a sequence, each stripped."
-    if isinstance(v, str):
-        from mixpath_lab.batch import split_values
-        v = [a for a in split_values(v) if a]
-    return tuple(a.strip() if isinstance(a, str) else a for a in v) if isinstance(v, (list, tuple)) else v
-
-def _check_arms(norms: tuple):
-    if not norms: raise MixpathError("RankingConfig.norms is empty; name at least one of sbn, bn, combo, none, e.g. "
-                                     "norms=['sbn', 'bn']")
-    seen = {}
-    for arm in norms:
-        norm, regime, kw = split_arm(arm)
-        for key in ((norm, regime, tuple(sorted(kw.items()))), arm_slug(arm)):
-            if key in seen: raise MixpathError(f'RankingConfig.norms names one arm twice ({seen[key]!r} and {arm!r}); '
-                                               'drop one')
-            seen[key] = arm
 
 # %% ../nbs/16_experiment.ipynb #cb09d372
 @patch
@@ -337,23 +286,22 @@ def check_settings(run_dir: str | Path, settings: dict, train: dict | None = Non
 def train_supernet(cfg: RankingConfig, arm: str, batches: Batches, run_dir: Path, progress: bool = True,
                    callbacks: Sequence = ()) -> tuple[Supernet, Trainer]:
     "Train the proxy supernet of `arm` (a norm, optionally +regime) on the run's space; resumes from `run_dir`."
-    from mixpath_lab.regimes import make_regime
     from mixpath_lab.search import FRESH_HINT
     from mixpath_lab.fewshot import FewShot, train_split
-    norm, regime, regime_kw = split_arm(arm)
+    spec = Arm.parse(arm)
     settings = data_settings(cfg, arm); check_settings(run_dir, settings, cfg.train_config().to_dict())
     torch.manual_seed(cfg.seed)
-    net = Supernet(ranking_space(cfg), norm=norm)
+    net = spec.supernet(ranking_space(cfg))
     sampler = make_sampler(cfg.sampler, net.space, np.random.default_rng(cfg.seed))
-    regime_cbs = make_regime(regime, **regime_kw)
+    regime_cbs = spec.callbacks()
     try: tr = Trainer(net, sampler, batches, cfg.train_config(), run_dir=run_dir, progress=progress,
                       callbacks=[*regime_cbs, RunSettings(settings), *callbacks])
     except MixpathError as e: raise MixpathError(f'{e}; or {FRESH_HINT}') from None
     write_json(Path(run_dir)/'settings.json', settings)
     ckpt = Path(run_dir)/'checkpoints'/'last.pt'
     tr.fit(resume=ckpt if ckpt.exists() else False)
-    if spec := next((c for c in regime_cbs if isinstance(c, FewShot)), None):   # few-shot: split, train the parts
-        net = train_split(spec, net, lambda rng: make_sampler(cfg.sampler, net.space, rng), batches, cfg.train_config(),
+    if fs := next((c for c in regime_cbs if isinstance(c, FewShot)), None):   # few-shot: split, train the parts
+        net = train_split(fs, net, lambda rng: make_sampler(cfg.sampler, net.space, rng), batches, cfg.train_config(),
                           Path(run_dir)/'fewshot', progress)
     return net, tr
 
@@ -372,8 +320,7 @@ def rank_supernet(net: Supernet, cells: Sequence[str], batches: dict, cfg: Ranki
     if cfg.inherited: df['acc_inherited'] = [r['acc'] for r in ev.evaluate(cells, recalibrate=False, progress=progress)]
     return df
 
-
-
+# %% ../nbs/16_experiment.ipynb #648ff5fb
 def _top_k(n: int) -> tuple[int]:
     "The k of precision@k / recall@k for `n` ranked cells: 10, or a fifth of them when fewer than 50."
     return (max(1, min(10, n // 5)),)
@@ -382,60 +329,6 @@ def _ci_columns(metrics: dict) -> dict:
     "`{'kendall': (v, lo, hi), ...}` -> flat columns kendall, kendall_lo, kendall_hi, spearman, ... (None -> NaN)."
     return {f'{m}{s}': (np.nan if metrics[m][i] is None else metrics[m][i]) for m in ('kendall', 'spearman')
             for i, s in enumerate(('', '_lo', '_hi'))}
-
-class RankTracker(Callback):
-    "Rank `cells` against `truth` after the given epochs of training; 'ranking' records in the trainer's history."
-    order = 25   # after the epoch's record (Recorder), before the checkpoint (which then holds these records)
-    def __init__(self, cells: Sequence[str],     # archs to rank
-                 truth: Sequence[float],         # their ground truth, in order
-                 batches: dict,                  # 'recal' and 'val' batches (as `make_batches`)
-                 epochs: Sequence[int],          # after which epochs (1-based) to rank
-                 n_recal_batches: int = 4,       # recalibration batches per arch
-                 inherited: bool = True,         # also rank with the supernet's own BN statistics
-                 n_boot: int = 200, seed: int = 0):
-        self.cells, self.truth = list(cells), np.asarray(truth, dtype=float)
-        self.batches, self.epochs = batches, {int(e) for e in epochs}
-        if len(self.cells) != len(self.truth) or len(self.cells) < 3: raise MixpathError('RankTracker needs >= 3 '
-                                                                                         'cells, each with its truth')
-        self.n_recal_batches, self.inherited, self.n_boot, self.seed = n_recal_batches, inherited, n_boot, seed
-
-    def after_epoch(self):
-        e = self.epoch + 1
-        if e not in self.epochs or self.rank != 0: return   # rank 0 ranks; the other ranks go on (BN buffers restored)
-        ev = make_evaluator(self.model, self.batches, self.n_recal_batches, self.config.precision)
-        for rec_mode in ((True, False) if self.inherited else (True,)):
-            acc = np.array([r['acc'] for r in ev.evaluate(self.cells, recalibrate=rec_mode, progress=False)])
-            try:
-                m = rank_report(acc, self.truth, ks=_top_k(len(acc)), n_boot=self.n_boot, seed=self.seed,
-                                name='tracker').metrics
-            except MixpathError as err:   # e.g. every cell at chance early on: no ranking yet, training goes on
-                m = {'kendall': [None] * 3, 'spearman': [None] * 3}; log.info(f'epoch {e}: no ranking ({err})')
-            rec = {'kind': 'ranking', 'step': self.step, 'epoch': e, 'mode': 'recal' if rec_mode else 'inherited',
-                   'kendall': list(m['kendall']), 'spearman': list(m['spearman']), 'mean_acc': float(acc.mean())}
-            self.history.append(rec)
-            if self.run_dir is not None: self.run_dir.log(rec)
-        self.model.train()
-
-def tracking_table(histories: dict) -> pd.DataFrame:
-    "The 'ranking' records of each arm's training history as one table (arm, epoch, step, mode, tau and rho with CIs)."
-    rows = [{'arm': arm, 'epoch': r['epoch'], 'step': r['step'], 'mode': r['mode'], 'mean_acc': r['mean_acc'],
-             **_ci_columns(r)}
-            for arm, h in histories.items() for r in h if r.get('kind') == 'ranking']
-    return pd.DataFrame(rows,
-                        columns=['arm', 'epoch', 'step', 'mode', 'mean_acc', 'kendall', 'kendall_lo', 'kendall_hi',
-                                 'spearman', 'spearman_lo', 'spearman_hi'])
-
-# %% ../nbs/16_experiment.ipynb #8e164dc3
-def released_reports(net: Supernet, bench: Benchmark, batches: dict, cfg: RankingConfig, norm: str,
-                     rd) -> dict[str, RankReport]:
-    "The released protocol's rankings of `norm`'s supernet, saved (and its choices in `released_<arm>.csv`)."
-    from mixpath_lab.released import released_protocol
-    df, reps = released_protocol(net, bench, batches['val'], seed=cfg.seed, n_boot=cfg.n_boot)
-    atomic_write(rd.file(f'released_{arm_slug(norm)}.csv'), lambda f: df.to_csv(f, index=False))
-    out = {f'{norm} (released protocol)': reps['calibrated'],
-           f'{norm} (released protocol, inherited)': reps['inherited']}
-    for n, r in out.items(): r.config['name'] = n; r.save(rd.file(f'rank_{arm_slug(n)}.json'))
-    return out
 
 # %% ../nbs/16_experiment.ipynb #3dde146b
 @functools.lru_cache(maxsize=1)
@@ -454,333 +347,15 @@ def cell_costs(cells: Sequence[str], costs: CostModel | None = None) -> pd.DataF
     cm = costs or benchmark_costs()
     return pd.DataFrame([{'arch': s, 'params': cm.params(s), 'flops': cm.flops(s)} for s in cells])
 
-@locks_run_dir   # one process at a time in a run directory
-def run_ranking(cfg: RankingConfig, run_dir: str | Path, progress: bool = True, train_callbacks: Sequence = (),
-                track: Sequence[int] = (), fresh: bool = False) -> dict:
-    "Train one supernet per norm, rank the same cells with each against the ground truth; write all to `run_dir`."
-    if bad := [e for e in track if not 1 <= int(e) <= cfg.epochs]:
-        raise MixpathError(f'track epochs must lie in 1..{cfg.epochs} (the run\'s epochs), got {bad}')
-    from mixpath_lab.search import open_run_dir
-    if cfg.threads: torch.set_num_threads(cfg.threads)
-    space = ranking_space(cfg); bench = ranking_benchmark(cfg, space)   # read and checked before anything is written
-    cells, truth = ranking_cells(cfg, bench), truth_scores(cfg, bench)
-    if not fresh: _upgrade_record(Path(run_dir)/'config.json')   # a run recorded before space and truth existed
-    # an unrecorded directory: its supernets must fit first
-    if not fresh and not (Path(run_dir)/'config.json').exists():
-        for norm in cfg.norms:
-            check_settings(Path(run_dir)/f'train_{arm_slug(norm)}', data_settings(cfg, norm),
-                           cfg.train_config().to_dict())
-    rd, t0 = open_run_dir(run_dir, {'experiment': 'ranking', **cfg.to_dict()}, fresh), time.time()
-    batches = make_batches(cfg)
-    table = cell_costs(cells, cost_model(cfg, space))
-    table['truth'] = truth.loc[cells].to_numpy()
-    t_free, free = time.time(), ['params', 'flops', *cfg.free_proxies]   # the training-free rankings
-    if cfg.free_proxies:
-        x, y = proxy_batch(batches['train'], cfg.proxy_batch, cfg.seed)
-        zc = free_proxy_scores(space, cells, x, y, cfg.free_proxies, cfg.seed, progress)
-        table[list(cfg.free_proxies)] = zc[list(cfg.free_proxies)].to_numpy()
-    free_s, ref = round(time.time() - t_free, 1), truth.to_numpy()
-    # the proxy ceiling, where a table covers the cells
-    from mixpath_lab.proxytruth import lookup_proxy_truth, gap_table
-    pt = lookup_proxy_truth(cfg, cells) if cfg.space == 'nb201' else None   # NAS-Bench-201 cells at this proxy only
-    if pt is not None: table['proxy standalone'] = pt.values
-    rank = lambda n: rank_report(table[n].values, table['truth'].values, proxies={p: table[p].values for p in free},
-                                 ks=_top_k(len(cells)), n_boot=cfg.n_boot, seed=cfg.seed, name=n, reference=ref)
-    reports, timings, nets, histories = {}, {}, {}, {}
-    if pt is not None:
-        reports['proxy standalone'] = rank('proxy standalone')
-        reports['proxy standalone'].save(rd.file('rank_proxy_standalone.json'))
-    for norm in cfg.norms:
-        t1 = time.time()
-        tracker = [RankTracker(cells, table['truth'], batches, track, cfg.n_recal_batches, cfg.inherited,
-                               min(cfg.n_boot, 200), cfg.seed)] if track else []
-        net, tr = train_supernet(cfg, norm, batches['train'], rd.path/f'train_{arm_slug(norm)}', progress,
-                                 [*train_callbacks, *tracker])
-        t2 = time.time(); nets[norm], histories[norm] = net, tr.history
-        accs = rank_supernet(net, cells, batches, cfg, progress)
-        timings[norm] = {'train_s': round(t2 - t1, 1), 'eval_s': round(time.time() - t2, 1)}
-        for col in accs.columns[1:]:
-            name = f'{norm}' if col == 'acc_recal' else f'{norm} (inherited)'
-            table[name] = accs[col].values
-            reports[name] = rank(name); reports[name].config['settings'] = data_settings(cfg, norm)
-            reports[name].save(rd.file(f'rank_{arm_slug(name)}.json'))
-        if cfg.released_protocol: reports |= released_reports(net, bench, batches, cfg, norm, rd)
-        if cfg.hybrid_proxy:   # the recalibrated ranking blended with the configured proxy (not chosen on these cells)
-            h = f'{norm} + {cfg.hybrid_proxy} (hybrid)'
-            table[h] = hybrid_scores(table[norm].values, table[cfg.hybrid_proxy].values); reports[h] = rank(h)
-            reports[h].save(rd.file(f'rank_{arm_slug(h)}.json'))
-        atomic_write(rd.file('cells.csv'), lambda f: table.to_csv(f, index=False))
-    comp = compare_reports(reports)
-    verdict = [free_proxy_verdict(n, table[n].values, table['truth'].values, {p: table[p].values for p in free},
-                                  cfg.n_boot, cfg.seed) for n in reports if not n.endswith('(hybrid)')
-               and n != 'proxy standalone' and n in table]
-    gaps = None if pt is None else gap_table(table,
-                                             [n for n in reports if n != 'proxy standalone' and n in table] + free,
-                                             cfg.n_boot, cfg.seed)
-    if gaps is not None: atomic_write(rd.file('gaps.csv'), lambda f: gaps.to_csv(f))
-    atomic_write(rd.file('comparison.csv'), lambda f: comp.to_csv(f))
-    if len(tracking := tracking_table(histories)): atomic_write(rd.file('tracking.csv'),
-                                                                lambda f: tracking.to_csv(f, index=False))
-    summary = {'run_dir': str(rd.path), 'benchmark': bench.name, 'n_cells': len(cells),
-               'seconds': round(time.time() - t0, 1), 'timings': timings,
-               'kendall': {n: r.metrics['kendall'] for n, r in reports.items()},
-               'spearman': {n: r.metrics['spearman'] for n, r in reports.items()},
-               'params_kendall': next(iter(reports.values())).proxies['params']['kendall'], 'free_proxy_s': free_s,
-               'verdict': verdict, 'gaps': None if gaps is None else {n: dict(r) for n, r in gaps.iterrows()},
-               'config': cfg.to_dict()}
-    write_json(rd.file('summary.json'), summary)
-    return {'summary': summary, 'reports': reports, 'table': table, 'comparison': comp, 'gaps': gaps, 'run_dir': rd,
-            'nets': nets, 'histories': histories, 'batches': batches, 'cells': cells}
+# %% ../nbs/16_experiment.ipynb #1100370d
+_MOVED = {**dict.fromkeys(('RankTracker', 'tracking_table'), 'tracker'),
+          **dict.fromkeys(('run_ranking', 'released_reports', 'RankingResult'), 'run'),
+          **dict.fromkeys(('path_count_magnitudes', 'write_report', 'run_report', 'paper_summary', 'paper_markdown',
+                           'write_paper_tables', 'run_paper', 'combine_papers'), 'report'),
+          **dict.fromkeys(('run_config', 'load_supernet', 'cell_mflops', 'run_mflops', 'search_supernet',
+                           'truth_percentile', 'export_subnet'), 'rundir')}
 
-# %% ../nbs/16_experiment.ipynb #5b445689
-def path_count_magnitudes(nets: dict, batches, cells: Sequence[str], n_cells: int = 20) -> pd.DataFrame:
-    "Node-sum RMS relative to k = 1, per norm (rows) and active-path count k (columns)."
-    from mixpath_lab.stats import FeatureStats
-    rows = {}
-    for norm, net in nets.items():
-        fs = FeatureStats(net).collect(batches, list(cells[:n_cells]), n_batches=1)
-        rows[norm] = fs.summary()['rms_ratio']
-    df = pd.DataFrame(rows).T; df.columns = [f'k={k}' for k in df.columns]; return df
-
-def write_report(res: dict, path: str | Path, magnitudes: pd.DataFrame | None = None,
-                 figures_dir: str | Path | None = None) -> Path:
-    "A standalone HTML report of a ranking run; each figure also as HTML + PNG in `figures_dir` if given."
-    import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
-    from mixpath_lab.core import plotly_js
-    table, reports = res['table'], res['reports']
-    names = [n for n in reports if n in table]   # the rankings of the table's cells (not the released protocol's)
-    sc = make_subplots(rows=1, cols=len(names),
-                       subplot_titles=[f"{n}: Kendall {reports[n].metrics['kendall'][0]:.3f}" for n in names])
-    for i, n in enumerate(names, 1):
-        sc.add_trace(go.Scatter(x=table['truth'], y=table[n], mode='markers', name=n, text=table['arch'],
-                                hovertemplate='%{text}<br>truth %{x:.2f}<br>supernet %{y:.3f}'), 1, i)
-        sc.update_xaxes(title_text=_truth_label(res['summary']), row=1, col=i)
-    sc.update_yaxes(title_text='supernet accuracy (recalibrated)', row=1, col=1)
-    sc.update_layout(title='Supernet vs ground truth', height=420)
-    rows = [(n, r.metrics) for n, r in reports.items()] + [(p, v)
-                                                           for p, v in next(iter(reports.values())).proxies.items()]
-    bars = go.Figure()
-    for metric in ('kendall', 'spearman'):
-        vals = [m[metric] for _, m in rows]
-        bars.add_trace(go.Bar(name=metric, x=[r[0] for r in rows], y=[v[0] for v in vals],
-                              error_y=dict(type='data', symmetric=False, array=[v[2] - v[0] for v in vals],
-                                           arrayminus=[v[0] - v[1] for v in vals])))
-    bars.update_layout(title='Rank correlation with ground truth (95% bootstrap CI)', barmode='group', height=420)
-    curves = go.Figure()
-    for n, h in res.get('histories', {}).items():
-        tr = [r for r in h if r.get('kind') == 'train']
-        curves.add_trace(go.Scatter(x=[r['step'] for r in tr], y=[r['loss'] for r in tr], name=f'{n} loss'))
-    curves.update_layout(title='Supernet training loss', xaxis_title='step', height=380)
-    figs = {'rank_correlation': bars, 'scatter': sc, 'train_loss': curves}
-    if magnitudes is not None:
-        mg = go.Figure([go.Bar(name=n, x=list(magnitudes.columns), y=list(magnitudes.loc[n]))
-                        for n in magnitudes.index])
-        mg.update_layout(title='Node-sum RMS relative to k = 1 (MixPath: sums grow with the path count)',
-                         barmode='group', height=380)
-        figs['magnitudes'] = mg
-    if figures_dir is not None:
-        from mixpath_lab.dash import export_figures   # presentation only: training and evaluation never import dash
-        export_figures(figs, figures_dir)
-    s = res['summary']
-    head = (f"<h1>mixpath_lab ranking report</h1><p>{s['n_cells']} {_ranked(s)}, "
-            f"run directory <code>{s['run_dir']}</code>, "
-            f"{s['seconds']:.0f} s.</p>" + ''.join(f'<p><b>{v}</b></p>' for v in s.get('verdict', ()))
-            + res['comparison'].to_html() + _gaps_html(res))
-    js = plotly_js(path)   # the run's one plotly.min.js (the figures in figures_dir use it too)
-    body = ''.join(f.to_html(full_html=False, include_plotlyjs=js if i == 0 else False)
-                   for i, f in enumerate(figs.values()))
-    html = ('<!doctype html><html><head><meta charset="utf-8"><title>mixpath_lab report</title></head>'
-            f'<body>{head}{body}</body></html>')
-    return atomic_write(path, lambda f: f.write_text(html))
-
-def _truth_label(summary: dict) -> str:
-    "The ground truth's axis title: NAS-Bench-201's accuracy in percent, or the truth table's accuracy."
-    b = summary.get('benchmark', 'NAS-Bench-201')
-    return 'NAS-Bench-201 accuracy (%)' if b == 'NAS-Bench-201' else f'{b} accuracy'
-
-def _ranked(summary: dict) -> str:
-    "What the report ranked: NAS-Bench-201 cells, or the archs of a truth table."
-    b = summary.get('benchmark', 'NAS-Bench-201')
-    return 'NAS-Bench-201 cells' if b == 'NAS-Bench-201' else f'archs of {b}'
-
-def _gaps_html(res: dict) -> str:
-    if res.get('gaps') is None: return ''
-    from mixpath_lab.proxytruth import gap_text
-    head, t = gap_text(res['gaps'], res['summary']['config']['proxy_truth_epochs'])
-    return f'<h2>{head}</h2>' + t.to_html()
-
-@locks_run_dir
-def run_report(cfg: RankingConfig, run_dir: str | Path, progress: bool = True, track: Sequence[int] = (),
-               fresh: bool = False) -> dict:
-    "`run_ranking`, then the path-count magnitudes and `report.html`."
-    res = run_ranking(cfg, run_dir, progress, track=track, fresh=fresh)
-    mg = path_count_magnitudes(res['nets'], res['batches']['val'], res['cells'])
-    atomic_write(res['run_dir'].file('magnitudes.csv'), lambda f: mg.to_csv(f))
-    res['magnitudes'], res['report'] = mg, write_report(res, res['run_dir'].file('report.html'), mg,
-                                                        res['run_dir'].path/'figures')
-    return res
-
-# %% ../nbs/16_experiment.ipynb #a8596617
-def run_config(run_dir: str | Path) -> RankingConfig:
-    "The `RankingConfig` recorded in a ranking run directory (its space rebuilt, its truth table named)."
-    f = Path(run_dir)/'config.json'
-    if not f.exists(): raise MixpathError(f'{run_dir} is not a ranking run directory (no config.json); run '
-                                          '`mixpath-lab quickstart` first')
-    d = json.loads(f.read_text()); d.pop('experiment', None)
-    return RankingConfig.from_dict(d)
-
-def load_supernet(run_dir: str | Path, norm: str = 'sbn') -> tuple[Supernet, RankingConfig]:
-    "The supernet of arm `norm` (e.g. 'sbn' or 'sbn+cream') in a ranking run directory, and the run's config."
-    run_dir = Path(run_dir); cfg = run_config(run_dir)
-    ck = run_dir/f'train_{arm_slug(norm)}'/'checkpoints'/'last.pt'
-    check_settings(ck.parent.parent, data_settings(cfg, norm))
-    if not ck.exists(): raise MixpathError(f'no trained {norm!r} supernet in {run_dir} (missing {ck}); trained norms: '
-                                           f'{[p.name[6:] for p in run_dir.glob("train_*")]}')
-    state = torch.load(ck, map_location='cpu', weights_only=True)
-    net = Supernet(ranking_space(cfg), norm=split_arm(norm)[0])
-    if state['meta']['model'] != json.loads(json.dumps(net.config())):
-        raise MixpathError(f'{ck} holds a supernet of another space or norm ({state["meta"]["model"]}); '
-                           f'expected {net.config()}')
-    net.load_state_dict(state['model'])
-    _, regime, kw = split_arm(norm)
-    if regime == 'fewshot':
-        from mixpath_lab.fewshot import FewShot, load_fewshot
-        net = load_fewshot(net, FewShot(**kw).point, ck.parent.parent/'fewshot')
-    return net.eval(), cfg
-
-def cell_mflops(arch) -> float:
-    "Multiply-accumulates in millions of a cell's network at NAS-Bench-201's size (what NAS papers call MFLOPs)."
-    return benchmark_costs().macs(arch) / 1e6
-
-def run_mflops(cfg: RankingConfig, space: Space | None = None):
-    "The search cost of a run's archs: `cell_mflops` for `nb201`, else MACs in millions by the run's `cost_model`."
-    if cfg.space == 'nb201': return cell_mflops
-    cm = cost_model(cfg, space); return lambda arch: cm.macs(arch) / 1e6
-
-def search_supernet(run_dir: str | Path, out: str | Path, norm: str = 'sbn', method: str = 'nsga2',
-                    mflops_limit: float | None = None, budget: int = 300, pop_size: int = 20, generations: int = 15,
-                    seed: int = 0, progress: bool = True, callbacks: Sequence = (), fresh: bool = False):
-    "Search a trained supernet; returns the searcher (Pareto set and state in `out`)."
-    from mixpath_lab.search import NSGA2Search, Evolution, RandomSearch
-    methods = {'nsga2': NSGA2Search, 'evolution': Evolution, 'random': RandomSearch}
-    if method not in methods: raise MixpathError(f'unknown search method {method!r}; choose one '
-                                                 f'of {", ".join(methods)}')
-    net, cfg = load_supernet(run_dir, norm)
-    b = make_batches(cfg)
-    ev = make_evaluator(net, b, cfg.n_recal_batches, cfg.precision)
-    with RunLock(out):   # one search process at a time in `out`
-        s = methods[method](net.space, ev.accuracy, run_mflops(cfg, net.space), cost_limit=mflops_limit,
-                            pop_size=pop_size,
-                            budget=budget, seed=seed, run_dir=out, callbacks=callbacks, progress=progress, fresh=fresh,
-                            meta={'supernet': {'norm': norm, **cfg.to_dict()}})
-        s.run(generations); s.write_pareto(out)
-    return s
-
-def truth_percentile(arch, dataset: str = 'cifar10', epochs: int = 200,
-                     run_dir: str | Path | None = None) -> tuple[float, float]:
-    "Ground truth of `arch` and its percentile among all archs of NAS-Bench-201, or of the truth of `run_dir`'s run."
-    cfg = RankingConfig(dataset=dataset, truth_epochs=epochs) if run_dir is None else run_config(run_dir)
-    col = truth_scores(cfg, b := ranking_benchmark(cfg))
-    acc = b.query(arch, cfg.dataset, cfg.truth_epochs) if isinstance(b, NB201) else b.accuracy(arch)
-    return acc, 100.0 * float((col <= acc).mean())
-
-def export_subnet(supernet: Supernet, arch, path: str | Path, note: dict | None = None) -> Path:
-    "Save `supernet.subnet(arch)` (weights + arch + space) atomically, loadable with weights_only=True."
-    arch = supernet.space.validate(arch)
-    sub = supernet.subnet(arch)
-    blob = {'arch': supernet.space.encode(arch), 'supernet': supernet.config(), 'state_dict': sub.state_dict(),
-            'note': note or {}}
-    return atomic_write(path, lambda f: torch.save(blob, f))
-
-# %% ../nbs/16_experiment.ipynb #c10e57a1
-def paper_summary(runs: pd.DataFrame) -> pd.DataFrame:
-    "Mean, sd and count over seeds of Kendall tau and Spearman rho, per ranking."
-    return runs.groupby('ranking', sort=False)[['kendall', 'spearman']].agg(['mean', 'std', 'count'])
-
-def paper_markdown(runs: pd.DataFrame, digits: int = 3) -> str:
-    "A markdown table: per ranking, tau and rho mean ± sd over seeds, and each seed's tau with its 95% CI."
-    f = lambda v: f'{v:.{digits}f}'
-    pm = lambda m, s: f'{f(m)} ± {f(s)}' if s == s else f(m)
-    rows = ['| ranking | seeds | Kendall tau, mean ± sd | Spearman rho, mean ± sd | per-seed tau [95% CI] |',
-            '|---|---|---|---|---|']
-    for name, g in runs.groupby('ranking', sort=False):
-        g = g.sort_values('seed')
-        per = '; '.join(f's{r.seed}: {f(r.kendall)} [{f(r.kendall_lo)}, {f(r.kendall_hi)}]' for r in g.itertuples())
-        rows.append(f'| {name} | {len(g)} | {pm(g.kendall.mean(), g.kendall.std())} '
-                    f'| {pm(g.spearman.mean(), g.spearman.std())} | {per} |')
-    return '\n'.join(rows) + '\n'
-
-def write_paper_tables(runs: pd.DataFrame, out: str | Path) -> pd.DataFrame:
-    "Write `paper_runs.csv`, `paper_table.csv` and `paper_table.md` into `out`; returns the summary table."
-    out = Path(out); table = paper_summary(runs)
-    atomic_write(out/'paper_runs.csv', lambda f: runs.to_csv(f, index=False))
-    atomic_write(out/'paper_table.csv', lambda f: table.to_csv(f))
-    atomic_write(out/'paper_table.md', lambda f: f.write_text(paper_markdown(runs)))
-    return table
-
-def _paper_seed(cfg: RankingConfig, seed: int, out: str, progress: bool = True, run: bool = True) -> list[dict] | None:
-    "One seed of `run_paper` as an idempotent task: its rows (metrics with CIs per ranking); a finished seed is read."
-    c, d = RankingConfig(**{**cfg.to_dict(), 'seed': int(seed)}), Path(out)/f'seed{seed}'
-    done = (d/'summary.json').exists() and \
-        recorded_config(json.loads((d/'config.json').read_text())) == {'experiment': 'ranking', **c.to_dict()}
-    if not (done or run): return None
-    reports = ({n: RankReport.load(d/f'rank_{arm_slug(n)}.json')
-                for n in json.loads((d/'summary.json').read_text())['kendall']}
-               if done else run_ranking(c, d, progress)['reports'])
-    base = next(iter(reports.values())).proxies
-    return [{'seed': seed, 'ranking': name, **_ci_columns(m)}
-            for name, m in [*((n, r.metrics) for n, r in reports.items()),
-                            *((f'{p} (proxy)', v) for p, v in base.items())]]
-
-def run_paper(cfg: RankingConfig, seeds: Sequence[int], out: str | Path, progress: bool = True,
-              executor: Executor | str | None = None, fresh: bool = False) -> pd.DataFrame:
-    "`run_ranking` for each seed (settings from `cfg`), then a mean/std table over seeds; `fresh` moves `out` aside."
-    from mixpath_lab.search import move_aside
-    ex, out = as_executor(executor), Path(out).resolve()
-    if fresh: move_aside(out)
-    if ex.threads and cfg.threads and cfg.threads > ex.threads:
-        raise MixpathError(f'RankingConfig.threads={cfg.threads} but each task gets {ex.threads} CPU(s): '
-                           f'pass --cpus-per-task {cfg.threads} (cpus_per_task=) or --set threads={ex.threads}')
-    local = ex.backend == 'local'   # seeds elsewhere: one bar over the seeds instead of each training's
-    tasks = [Task(f'seed{s}', _paper_seed, (cfg, int(s), str(out), progress and local)) for s in seeds]
-    # finished before: read here
-    got = {t.key: r for t in tasks if (r := _paper_seed(*t.args[:3], run=False)) is not None}
-    todo = [t for t in tasks if t.key not in got]
-    got.update(zip((t.key for t in todo), ex.run(todo, progress and not local, desc='paper seeds')))
-    rows = [r for t in tasks for r in got[t.key]]
-    return write_paper_tables(pd.DataFrame(rows), out)
-
-# %% ../nbs/16_experiment.ipynb #06707471
-_FREE = {'norms', 'inherited', 'seed', 'threads', 'experiment'}   # settings that may differ between combined runs
-
-def _paper_configs(d: Path) -> dict[int, dict]:
-    f = d/'paper_runs.csv'
-    if not f.exists(): raise MixpathError(f'{d} is not a paper run directory (no paper_runs.csv); run `mixpath-lab '
-                                          f'paper --out {d}` first')
-    cfgs = {int(s): json.loads((d/f'seed{s}'/'config.json').read_text()) for s in pd.read_csv(f).seed.unique()}
-    return {s: recorded_config(c) for s, c in cfgs.items()}   # older seeds: with the fields they predate
-
-def combine_papers(dirs: Sequence[str | Path], out: str | Path | None = None) -> pd.DataFrame:
-    "Per-seed results of several `run_paper` directories as one `paper_runs` frame, checked to differ only in arms."
-    dirs = [Path(d) for d in dirs]
-    if not dirs: raise MixpathError('combine_papers needs at least one paper run directory')
-    ref_dir, ref = dirs[0], next(iter(_paper_configs(dirs[0]).values()))
-    frames = []
-    for d in dirs:
-        for seed, c in _paper_configs(d).items():
-            diff = sorted(k for k in set(c) | set(ref) if k not in _FREE and c.get(k) != ref.get(k))
-            if diff: raise MixpathError(f'{d}/seed{seed} differs from {ref_dir} in {diff} '
-                                        f'({", ".join(f"{k}={c.get(k)!r} vs {ref.get(k)!r}" for k in diff[:3])}); only '
-                                        'arms may differ')
-        frames.append(pd.read_csv(d/'paper_runs.csv').assign(source=str(d)))
-    runs = pd.concat(frames, ignore_index=True)
-    proxy = runs.ranking.str.endswith('(proxy)')
-    arms = runs[~proxy]
-    if (dup := arms[arms.duplicated(['seed', 'ranking'], keep=False)]).size:
-        r = dup.iloc[0]
-        raise MixpathError(f'{r.ranking!r} seed {r.seed} is in more than one of {[str(d) for d in dirs]}; combine each '
-                           'arm once')
-    runs = pd.concat([arms, runs[proxy].drop_duplicates(['seed', 'ranking'])], ignore_index=True)
-    if out is not None: write_paper_tables(runs, out)
-    return runs
+def __getattr__(name: str):
+    "A name that moved to a module built on this one, from that module (imported on first use)."
+    if name not in _MOVED: raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
+    return getattr(importlib.import_module(f'mixpath_lab.{_MOVED[name]}'), name)

@@ -15,7 +15,9 @@ from .core import MixpathError, get_logger, write_json, atomic_write
 from .data import Batches
 from .evaluate import BNRecalibration, bn_modules, materialize
 from .executor import Task, as_executor
-from .experiment import RankingConfig, data_parts, make_batches, run_ranking, arm_slug
+from .arms import arm_slug
+from .experiment import RankingConfig, data_parts, make_batches
+from .run import run_ranking
 from .ranking import rank_report
 
 # %% auto #0
@@ -97,9 +99,9 @@ def lever_task(config: dict, folder: str, track: Sequence[int], scores: bool) ->
     t0 = time.process_time(); res = run_ranking(cfg, folder, progress=False, track=track)
     cpu = time.process_time() - t0
     if scores:
-        cs = cell_scores(res['nets'][cfg.norms[0]], res['cells'], cfg)
+        cs = cell_scores(res.nets[cfg.norms[0]], res.cells, cfg)
         atomic_write(folder/'cell_scores.csv', lambda f: cs.to_csv(f, index=False))
-    done = {'train_s': res['summary']['timings'][cfg.norms[0]]['train_s'], 'cpu_s': round(cpu, 1), 'epochs': cfg.epochs}
+    done = {'train_s': res.summary['timings'][cfg.norms[0]]['train_s'], 'cpu_s': round(cpu, 1), 'epochs': cfg.epochs}
     write_json(folder/'done.json', done); return done
 
 # %% ../nbs/25_levers.ipynb #deceeb42

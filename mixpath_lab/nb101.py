@@ -15,7 +15,7 @@ from .core import MixpathError, as_rng
 from .spaces import Arch, ChoicePoint, LayerSpec, LayerwiseSpace, Space
 from .sbn import NORMS, PathSum, PostSumNorm
 from .samplers import Sampler
-from .supernet import Supernet
+from .supernet import Supernet, register_supernet
 
 # %% auto #0
 __all__ = ['NB101_OPS', 'NB101_SAMPLERS', 'NB101Space', 'nb101', 'NB101Sampler', 'NB101SPOSSampler', 'NB101MixPathSampler',
@@ -220,6 +220,8 @@ class NB101Supernet(Supernet):
     def forward(self, x: torch.Tensor, arch: Arch | str) -> torch.Tensor:
         active = self.active(arch)
         return _nb101_body(self, self.stem(self._fmt(x)), lambda cell, h: cell(h, active))
+
+register_supernet(NB101Space, NB101Supernet)
 
 # %% ../nbs/26_nb101.ipynb #0eba277a
 class NB101Cell(nn.Module):

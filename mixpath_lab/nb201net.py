@@ -10,7 +10,7 @@ from fastcore.basics import patch
 from .core import MixpathError
 from .spaces import Arch, NB201Space, NB201_OPS, NB201_EDGES
 from .sbn import NORMS, PathSum, PostSumNorm
-from .supernet import Supernet
+from .supernet import Supernet, register_supernet
 
 # %% auto #0
 __all__ = ['ReLUConvBN', 'Zero', 'nb201_op', 'ResBlock', 'cell_plan', 'NB201SuperCell', 'NB201Supernet', 'active_param_names',
@@ -112,6 +112,8 @@ class NB201Supernet(Supernet):
         plan, x = self.plan(arch), self.stem(self._fmt(x))
         for cell, searchable in zip(self.cells, self._searchable): x = cell(x, plan) if searchable else cell(x)
         return _head(self, x)
+
+register_supernet(NB201Space, NB201Supernet)
 
 # %% ../nbs/07_nb201net.ipynb #74fb38d1
 def active_param_names(net: NB201Supernet, arch: Arch | str) -> set[str]:

@@ -13,8 +13,8 @@ from .sbn import NORMS, PostSumNorm, PathSum
 from .ops import make_op, conv_bn
 
 # %% auto #0
-__all__ = ['space_from_config', 'reinit', 'Supernet', 'IBVariant', 'MixedVariant', 'SearchLayer', 'ChosenLayer',
-           'LayerwiseSupernet', 'Subnet']
+__all__ = ['space_from_config', 'reinit', 'register_supernet', 'Supernet', 'IBVariant', 'MixedVariant', 'SearchLayer',
+           'ChosenLayer', 'LayerwiseSupernet', 'Subnet']
 
 # %% ../nbs/06_supernet.ipynb #2bfc922e
 def space_from_config(cfg: dict) -> Space:
@@ -37,15 +37,22 @@ def reinit(module: nn.Module, seed: int = 0) -> nn.Module:
     return module
 
 # %% ../nbs/06_supernet.ipynb #61cc0750
+_SUPERNETS: dict[type, type] = {}   # space type -> the supernet class built for it
+
+def register_supernet(space_type: type, supernet_class: type) -> type:
+    "Make `Supernet(space)` build `supernet_class` for a space of `space_type` (or of a subclass without its own)."
+    if not (isinstance(space_type, type) and isinstance(supernet_class, type) and issubclass(supernet_class, Supernet)):
+        raise MixpathError(f'register_supernet(space_type, supernet_class) takes a class and a Supernet subclass, '
+                           f'got {space_type!r}, {supernet_class!r}')
+    _SUPERNETS[space_type] = supernet_class
+    return supernet_class
+
 def _supernet_class(space) -> type:
-    from mixpath_lab.nb101 import NB101Space, NB101Supernet   # lazy: nb101 builds on this module
-    if isinstance(space, NB101Space): return NB101Supernet
-    if isinstance(space, NB201Space):
-        from mixpath_lab.nb201net import NB201Supernet  # lazy: 07 builds on this module
-        return NB201Supernet
-    if isinstance(space, LayerwiseSpace): return LayerwiseSupernet
-    raise MixpathError(f'no supernet for a {type(space).__name__}; pass a LayerwiseSpace (spaces.layerwise, '
-                       'mixpath_s1, tiny) or nb201()')
+    "The supernet class registered for the nearest type in `type(space).__mro__`."
+    if cls := next((_SUPERNETS[t] for t in type(space).__mro__ if t in _SUPERNETS), None): return cls
+    raise MixpathError(f'no supernet for a {type(space).__name__}; pass a space with one (a LayerwiseSpace: '
+                       'spaces.layerwise, mixpath_s1, tiny; nb201(); nb101()) or register_supernet(YourSpace, '
+                       'YourSupernet)')
 
 class Supernet(nn.Module):
     "Base of all supernets; `Supernet(space, norm)` builds the subclass that fits `space`."
@@ -189,3 +196,8 @@ class Subnet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.channels_last: x = x.contiguous(memory_format=torch.channels_last)
         return self.head(self.layers(self.stem(x)))
+
+register_supernet(LayerwiseSpace, LayerwiseSupernet)
+
+# %% ../nbs/06_supernet.ipynb #3e7a031b
+from . import nb201net as _nb201net, nb101 as _nb101   # noqa: E402 (they build on this module)
