@@ -159,3 +159,16 @@ def test_dashboard_bad_space_fails_in_one_line(tmp_path):
     with pytest.raises(MixpathError, match=r"failed in cell \d+ \(MixpathError: space_kwargs=\{'m': 2\}: nb201 takes none"):
         run_notebook(RUNS/'dashboard.ipynb', tmp_path/'run', {'smoke': True, 'space_kwargs': {'m': 2}}, timeout=120)
     assert not (tmp_path/'run'/'summary.json').exists()
+
+
+def test_ranking_notebook_on_a_multipath_space(tmp_path):
+    "The ranking notebook on mixpath_bench: the shipped table is the truth, MixPath sampling, the archs are its own."
+    run_dir = tmp_path/'run'
+    run_notebook(RUNS/'ranking.ipynb', run_dir, {'smoke': True, 'space': 'mixpath_bench',
+                                                 'space_kwargs': {'m': 2, 'width': 4}}, timeout=240)
+    s = json.loads((run_dir/'summary.json').read_text())
+    cfg = s['config']
+    assert cfg['space'] == 'mixpath_bench' and cfg['sampler'] == 'mixpath' and cfg['truth'].endswith('mixpath_bench_truth.csv')
+    assert s['n_cells'] == 8 and {'sbn', 'bn'} <= set(s['kendall'])
+    cells = pd.read_csv(run_dir/'cells.csv')
+    assert all(max(len(p.split('+')) for p in a.split('|')) <= 2 for a in cells.arch)   # archs of m = 2 only
