@@ -15,7 +15,7 @@ from fastcore.basics import patch
 # %% auto #0
 __all__ = ['LOG_LINES', 'PLOTLY_JS', 'get_logger', 'progress_bar', 'MixpathError', 'as_rng', 'os_write_error', 'writing',
            'atomic_write', 'to_jsonable', 'write_json', 'read_json', 'read_jsonl', 'RunDir', 'plotly_js', 'RunLock',
-           'locks_run_dir', 'lock_kept']
+           'locks_run_dir', 'lock_kept', 'keeps_torch_threads']
 
 # %% ../nbs/00_core.ipynb #1fc7315f
 def get_logger(name: str = 'mixpath_lab') -> logging.Logger:
@@ -293,3 +293,14 @@ def lock_kept(path: str | Path):
     try: yield
     finally:
         for _ in range(depth): RunLock(path).acquire()
+
+# %% ../nbs/00_core.ipynb #8ac831a7
+def keeps_torch_threads(f):
+    "Decorator: restore torch's CPU thread count after `f` returns or raises (`f` may set its own)."
+    @functools.wraps(f)
+    def _kept(*args, **kwargs):
+        import torch
+        n = torch.get_num_threads()
+        try: return f(*args, **kwargs)
+        finally: torch.set_num_threads(n)
+    return _kept

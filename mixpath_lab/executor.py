@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterable, Iterator
 import pandas as pd
 from .core import progress_bar
 from fastcore.basics import patch
-from .core import MixpathError, get_logger
+from .core import MixpathError, get_logger, keeps_torch_threads
 
 log = get_logger('executor')
 
@@ -31,6 +31,7 @@ class Task:
     kwargs: dict = field(default_factory=dict)
 
 # %% ../nbs/22_executor.ipynb #1d4af0ff
+@keeps_torch_threads
 def run_task(task: Task, threads: int | None = None) -> dict:
     "Run `task` here (torch limited to `threads` CPU threads if given): its value, where it ran and for how long."
     if threads:

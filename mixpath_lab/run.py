@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Sequence
 import pandas as pd, torch
 from fastcore.basics import patch
-from .core import MixpathError, RunDir, atomic_write, locks_run_dir, write_json
+from .core import MixpathError, RunDir, atomic_write, keeps_torch_threads, locks_run_dir, write_json
 from .arms import arm_slug
 from .benchmarks import Benchmark
 from .ranking import RankReport, compare_reports, rank_report
@@ -73,6 +73,7 @@ def of(cls: RankingResult, res) -> RankingResult:
 
 # %% ../nbs/16b_run.ipynb #68aa832c
 @locks_run_dir   # one process at a time in a run directory
+@keeps_torch_threads   # cfg.threads holds for this run only
 def run_ranking(cfg: RankingConfig, run_dir: str | Path, progress: bool = True, train_callbacks: Sequence = (),
                 track: Sequence[int] = (), fresh: bool = False) -> RankingResult:
     "Train one supernet per norm, rank the same cells with each against the ground truth; write all to `run_dir`."
