@@ -9,7 +9,7 @@ from pathlib import Path
 from .core import MixpathError, get_logger
 
 # %% auto #0
-__all__ = ['QUICKSTART', 'PAPER', 'SHIPPED_TRUTH', 'shipped_truth', 'paper_preset']
+__all__ = ['QUICKSTART', 'PAPER', 'SHIPPED_TRUTH', 'shipped_truth', 'default_sampler', 'paper_preset']
 
 # %% ../nbs/29_presets.ipynb #9b46ef61
 QUICKSTART = dict(epochs=40, n_archs=100, n_recal_batches=2, threads=2, sampler='nb201_iso', inherited=True)
@@ -22,6 +22,11 @@ def shipped_truth(space: str | None) -> Path | None:
     "The ground-truth table the project ships for the built-in `space` (a name), or None."
     from mixpath_lab.data import data_dir
     return data_dir()/SHIPPED_TRUTH[space] if space in SHIPPED_TRUTH else None
+
+# %% ../nbs/29_presets.ipynb #ea95a1ff
+def default_sampler(space: str | None) -> str:
+    "The sampler `'auto'` means on `space` (a name): spos on NAS-Bench-201, mixpath on every other space."
+    return 'spos' if space in (None, 'nb201') else 'mixpath'
 
 # %% ../nbs/29_presets.ipynb #1922a4dc
 def _space_fn(space: str):
