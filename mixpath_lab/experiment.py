@@ -79,6 +79,8 @@ class RankingConfig:
                                       # (nb201 only; ignored for other spaces)
     proxy_truth_epochs: int = 5      # the from-scratch recipe's epochs looked up in proxy_truth
     threads: int | None = None       # torch CPU threads (None: leave as is)
+    arm_workers: int = 1             # arms trained and ranked at once, one process each, sharing `threads` (1: in
+                                     # turn); an arm's numbers depend on its share of threads, so this is recorded
     precision: str = 'fp32'          # forwards of training and evaluation: fp32, bf16 (autocast) or fp16 (CUDA)
 
     def __post_init__(self):
@@ -118,8 +120,7 @@ def _validate(self: RankingConfig):
     from mixpath_lab.samplers import SAMPLERS
     self.norms = _norms(self.norms); check_fields(self, _EXAMPLES); _check_arms(self.norms)
     for k in ('C', 'N', 'size', 'n_train', 'n_recal', 'n_val', 'epochs', 'batch_size', 'n_archs',
-              'n_recal_batches', 'n_boot',
-              'proxy_truth_epochs'):
+              'n_recal_batches', 'n_boot', 'proxy_truth_epochs', 'arm_workers'):
         if getattr(self, k) < 1: raise MixpathError(f'RankingConfig.{k} must be >= 1, got {getattr(self, k)}')
     for k, ok, want in (('n_archs', self.n_archs >= 3, '>= 3 to rank'),
                         ('size', self.size <= 32, '<= 32 (CIFAR images are 32x32)'),
@@ -214,7 +215,7 @@ def truth_scores(cfg: RankingConfig, bench: Benchmark) -> pd.Series:
 
 # %% ../nbs/16_experiment.ipynb #8bb96ba0
 # fields newer than some run directories
-_ADDED = {'space': 'nb201', 'space_kwargs': None, 'truth': None, 'released_protocol': False}
+_ADDED = {'space': 'nb201', 'space_kwargs': None, 'truth': None, 'released_protocol': False, 'arm_workers': 1}
 
 def recorded_config(d: dict) -> dict:
     "A ranking config read from a run directory, with fields it predates filled in with what it ran."

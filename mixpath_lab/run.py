@@ -4,7 +4,8 @@
 
 # %% ../nbs/16b_run.ipynb #d47b7362
 from __future__ import annotations
-import time
+import multiprocessing, time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Sequence
@@ -22,7 +23,7 @@ from .experiment import (RankingConfig, _top_k, _upgrade_record, cell_costs, che
 from .tracker import RankTracker, tracking_table
 
 # %% auto #0
-__all__ = ['released_reports', 'RankingResult', 'run_ranking']
+__all__ = ['released_reports', 'RankingResult', 'arm_threads', 'arm_results', 'run_ranking']
 
 # %% ../nbs/16b_run.ipynb #8e164dc3
 def released_reports(net: Supernet, bench: Benchmark, batches: dict, cfg: RankingConfig, norm: str,
@@ -71,6 +72,50 @@ def of(cls: RankingResult, res) -> RankingResult:
     "`res` if it is a `RankingResult`, else one of a dict with some of its fields (the others empty)."
     return res if isinstance(res, RankingResult) else cls(**res)
 
+# %% ../nbs/16b_run.ipynb #9107dc43
+def arm_threads(cfg: RankingConfig) -> int | None:
+    "Torch threads of each arm: the run's `threads` shared by the arms that run at once (None: leave as is)."
+    at_once = min(cfg.arm_workers, len(cfg.norms))
+    if at_once == 1: return cfg.threads
+    return max(1, (cfg.threads or torch.get_num_threads()) // at_once)
+
+# %% ../nbs/16b_run.ipynb #8fc5a94c
+def _train_rank(cfg: RankingConfig, norm: str, cells: Sequence[str], batches: dict, run_dir: Path, progress: bool,
+                callbacks: Sequence = ()) -> tuple:
+    "Train (or resume) `norm`'s supernet in `run_dir/train_<norm>` and rank `cells`: (net, history, accs, timings)."
+    t1 = time.time()
+    net, tr = train_supernet(cfg, norm, batches['train'], run_dir/f'train_{arm_slug(norm)}', progress, callbacks)
+    t2 = time.time(); accs = rank_supernet(net, cells, batches, cfg, progress)
+    return net, tr.history, accs, {'train_s': round(t2 - t1, 1), 'eval_s': round(time.time() - t2, 1)}
+
+def _arm_worker(cfg_d: dict, norm: str, run_dir: str, threads: int | None) -> tuple[pd.DataFrame, dict]:
+    "`_train_rank` in a process of its own, at `threads`: (accs, timings)."
+    cfg = RankingConfig.from_dict(cfg_d)
+    if threads: torch.set_num_threads(threads)
+    cells = ranking_cells(cfg, ranking_benchmark(cfg, ranking_space(cfg)))
+    return _train_rank(cfg, norm, cells, make_batches(cfg), Path(run_dir), False)[2:]
+
+# %% ../nbs/16b_run.ipynb #1dc99b0b
+def arm_results(cfg: RankingConfig, cells: Sequence[str], batches: dict, run_dir: Path, progress: bool = True,
+                callbacks_of=lambda norm: ()):
+    "Each arm's (norm, net, history, accs, timings) in `cfg.norms` order; `arm_workers` at once, unless callbacks."
+    threads, run_dir, at_once = arm_threads(cfg), Path(run_dir), min(cfg.arm_workers, len(cfg.norms))
+    if threads: torch.set_num_threads(threads)
+    cbs = {n: list(callbacks_of(n)) for n in cfg.norms}
+    if at_once == 1 or any(cbs.values()):
+        for n in cfg.norms:
+            net, history, accs, timings = _train_rank(cfg, n, cells, batches, run_dir, progress, cbs[n])
+            yield n, net, history, accs, {**timings, 'at_once': 1}
+        return
+    if progress: print(f'training {len(cfg.norms)} arms, {at_once} at once ({threads} thread(s) each)')
+    from mixpath_lab.run import _arm_worker   # by its module's name, so a spawned process finds it
+    with ProcessPoolExecutor(at_once, mp_context=multiprocessing.get_context('spawn')) as ex:
+        futs = {n: ex.submit(_arm_worker, cfg.to_dict(), n, str(run_dir), threads) for n in cfg.norms}
+        for n, fut in futs.items():
+            accs, timings = fut.result()
+            net, tr = train_supernet(cfg, n, batches['train'], run_dir/f'train_{arm_slug(n)}', False)   # loads it
+            yield n, net, tr.history, accs, {**timings, 'at_once': at_once}
+
 # %% ../nbs/16b_run.ipynb #68aa832c
 @locks_run_dir   # one process at a time in a run directory
 @keeps_torch_threads   # cfg.threads holds for this run only
@@ -109,15 +154,12 @@ def run_ranking(cfg: RankingConfig, run_dir: str | Path, progress: bool = True, 
     if pt is not None:
         reports['proxy standalone'] = rank('proxy standalone')
         reports['proxy standalone'].save(rd.file('rank_proxy_standalone.json'))
-    for norm in cfg.norms:
-        t1 = time.time()
-        tracker = [RankTracker(cells, table['truth'], batches, track, cfg.n_recal_batches, cfg.inherited,
-                               min(cfg.n_boot, 200), cfg.seed)] if track else []
-        net, tr = train_supernet(cfg, norm, batches['train'], rd.path/f'train_{arm_slug(norm)}', progress,
-                                 [*train_callbacks, *tracker])
-        t2 = time.time(); nets[norm], histories[norm] = net, tr.history
-        accs = rank_supernet(net, cells, batches, cfg, progress)
-        timings[norm] = {'train_s': round(t2 - t1, 1), 'eval_s': round(time.time() - t2, 1)}
+    def callbacks_of(norm):   # the user's, and the live ranking where `track` asks for it
+        return [*train_callbacks, *([RankTracker(cells, table['truth'], batches, track, cfg.n_recal_batches,
+                                                 cfg.inherited, min(cfg.n_boot, 200), cfg.seed)] if track else [])]
+    for norm, net, histories[norm], accs, timings[norm] in arm_results(cfg, cells, batches, rd.path, progress,
+                                                                       callbacks_of):
+        nets[norm] = net
         for col in accs.columns[1:]:
             name = f'{norm}' if col == 'acc_recal' else f'{norm} (inherited)'
             table[name] = accs[col].values
