@@ -12,7 +12,8 @@ from .core import MixpathError, get_logger
 __all__ = ['QUICKSTART', 'PAPER', 'SHIPPED_TRUTH', 'shipped_truth', 'default_sampler', 'paper_preset']
 
 # %% ../nbs/29_presets.ipynb #9b46ef61
-QUICKSTART = dict(epochs=40, n_archs=100, n_recal_batches=2, threads=2, sampler='nb201_iso', inherited=True)
+QUICKSTART = dict(epochs=150, n_archs=100, n_recal_batches=2, threads=2, arm_workers=2, sampler='nb201_iso',
+                  inherited=True)
 PAPER = dict(epochs=100, n_archs=200, n_recal_batches=4, norms=('sbn', 'bn', 'none'), inherited=True, threads=2)
 
 # %% ../nbs/29_presets.ipynb #02d4348c
