@@ -23,7 +23,7 @@ from .experiment import (RankingConfig, _top_k, _upgrade_record, cell_costs, che
 from .tracker import RankTracker, tracking_table
 
 # %% auto #0
-__all__ = ['released_reports', 'RankingResult', 'arm_threads', 'arm_results', 'run_ranking']
+__all__ = ['released_reports', 'RankingResult', 'arms_at_once', 'arm_threads', 'arm_results', 'run_ranking']
 
 # %% ../nbs/16b_run.ipynb #8e164dc3
 def released_reports(net: Supernet, bench: Benchmark, batches: dict, cfg: RankingConfig, norm: str,
@@ -73,9 +73,11 @@ def of(cls: RankingResult, res) -> RankingResult:
     return res if isinstance(res, RankingResult) else cls(**res)
 
 # %% ../nbs/16b_run.ipynb #9107dc43
+def arms_at_once(cfg: RankingConfig) -> int: return min(cfg.arm_workers, len(cfg.norms))
+
 def arm_threads(cfg: RankingConfig) -> int | None:
     "Torch threads of each arm: the run's `threads` shared by the arms that run at once (None: leave as is)."
-    at_once = min(cfg.arm_workers, len(cfg.norms))
+    at_once = arms_at_once(cfg)
     if at_once == 1: return cfg.threads
     return max(1, (cfg.threads or torch.get_num_threads()) // at_once)
 
@@ -99,7 +101,7 @@ def _arm_worker(cfg_d: dict, norm: str, run_dir: str, threads: int | None) -> tu
 def arm_results(cfg: RankingConfig, cells: Sequence[str], batches: dict, run_dir: Path, progress: bool = True,
                 callbacks_of=lambda norm: ()):
     "Each arm's (norm, net, history, accs, timings) in `cfg.norms` order; `arm_workers` at once, unless callbacks."
-    threads, run_dir, at_once = arm_threads(cfg), Path(run_dir), min(cfg.arm_workers, len(cfg.norms))
+    threads, run_dir, at_once = arm_threads(cfg), Path(run_dir), arms_at_once(cfg)
     if threads: torch.set_num_threads(threads)
     cbs = {n: list(callbacks_of(n)) for n in cfg.norms}
     if at_once == 1 or any(cbs.values()):
