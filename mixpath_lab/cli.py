@@ -36,7 +36,6 @@ def _ranking_cfg(args, **over):
         d[k] = v
     if args.seed is not None: d['seed'] = args.seed
     if getattr(args, 'data', None): d['data_root'] = args.data
-    if 'truth' not in d and (t := shipped_truth(d.get('space'))): d['truth'] = str(t)   # nb101, mixpath_bench
     return RankingConfig.from_dict(d)
 
 def cmd_quickstart(args) -> int:
@@ -74,7 +73,7 @@ def _show(res):
           "train_*/)")
 
 # %% ../nbs/18_cli.ipynb #80ec893a
-from .presets import PAPER, QUICKSTART, paper_preset, shipped_truth
+from .presets import PAPER, QUICKSTART, paper_preset
 
 # %% ../nbs/18_cli.ipynb #0968e8d5
 def _paper_space(args) -> dict:

@@ -25,6 +25,7 @@ from .benchmarks import NB201, Benchmark, TableBenchmark, nb201_column
 from .cost import CostModel
 from .executor import Executor, Task, as_executor
 from .zerocost import free_proxy, free_proxy_scores, free_proxy_verdict, hybrid_scores, proxy_batch
+from .presets import shipped_truth
 
 log = get_logger('experiment')
 _all_ = ['Arm', 'split_arm', 'arm_slug']   # the arm grammar lives in `mixpath_lab.arms`
@@ -184,7 +185,8 @@ def ranking_space(cfg: RankingConfig) -> Space:
 
 # %% ../nbs/16_experiment.ipynb #f820ac2f
 def _check_truth(cfg: RankingConfig):
-    "A truth file where the space needs one, of a readable kind; its path made absolute."
+    "A truth file where the space needs one (a space's shipped table by default), of a readable kind; made absolute."
+    if cfg.truth is None and (t := shipped_truth(cfg.space)): cfg.truth = str(t)   # nb101 and mixpath_bench ship one
     if cfg.truth is None and cfg.space != 'nb201':
         raise MixpathError(f'RankingConfig.space={cfg.space!r} has no built-in ground truth; pass truth=FILE '
                            '(a .csv with columns arch, accuracy, or a .json), e.g. --truth truth.csv')
