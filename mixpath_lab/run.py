@@ -73,7 +73,9 @@ def of(cls: RankingResult, res) -> RankingResult:
     return res if isinstance(res, RankingResult) else cls(**res)
 
 # %% ../nbs/16b_run.ipynb #9107dc43
-def arms_at_once(cfg: RankingConfig) -> int: return min(cfg.arm_workers, len(cfg.norms))
+def arms_at_once(cfg: RankingConfig) -> int:
+    "How many arms train at once: `arm_workers`, at most one per arm."
+    return min(cfg.arm_workers, len(cfg.norms))
 
 def arm_threads(cfg: RankingConfig) -> int | None:
     "Torch threads of each arm: the run's `threads` shared by the arms that run at once (None: leave as is)."
