@@ -14,8 +14,9 @@ import torch.nn.functional as F
 from .core import MixpathError, as_rng, get_logger
 
 # %% auto #0
-__all__ = ['CIFAR10_CLASSES', 'CIFAR10_MEAN', 'CIFAR10_STD', 'SPLITS', 'data_dir', 'load_cifar10', 'split_indices', 'Batches',
-           'downsample', 'crop_flip_index', 'cutout_mask', 'augment_batch', 'cutout_', 'cifar10_splits']
+__all__ = ['CIFAR10_CLASSES', 'CIFAR10_MEAN', 'CIFAR10_STD', 'SPLITS', 'FULL', 'data_dir', 'data_root', 'load_cifar10',
+           'split_indices', 'Batches', 'downsample', 'crop_flip_index', 'cutout_mask', 'augment_batch', 'cutout_',
+           'cifar10_splits']
 
 # %% ../nbs/01_data.ipynb #d7b92a39
 CIFAR10_CLASSES = ('airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck')
@@ -27,6 +28,12 @@ def data_dir() -> Path:
     "The folder of embedded data: `$MIXPATH_LAB_DATA`, else the project's `data/`."
     if os.environ.get('MIXPATH_LAB_DATA'): return Path(os.environ['MIXPATH_LAB_DATA'])
     return Path(importlib.import_module('mixpath_lab').__file__).resolve().parents[1]/'data'
+
+FULL = 'full'   # the name of the embedded full copy, as a `root`
+
+def data_root(root: str | Path | None) -> Path:
+    "The folder `root` names: None is the embedded subset, 'full' the embedded full copy, else the path itself."
+    return data_dir() if root is None else data_dir()/'cifar10_full' if str(root) == FULL else Path(root)
 
 # %% ../nbs/01_data.ipynb #e3097b8b
 def _file_key(p: Path) -> tuple[str, int, int]:
@@ -52,19 +59,20 @@ def _load_torchvision(root: str, train: bool, download: bool = False) -> tuple[t
     return torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous(), torch.tensor(ds.targets, dtype=torch.int64)
 
 # %% ../nbs/01_data.ipynb #6ed90e25
-_FORMATS = ("accepted: (1) root=None for the embedded subset in {emb}; (2) a folder holding torchvision's "
+_FORMATS = ("accepted: (1) root=None for the embedded subset in {emb}, root='full' for its full copy; "
+            "(2) a folder holding torchvision's "
             "'cifar-10-batches-py/' (load_cifar10(root, download=True) fetches it, ~170 MB, only if you ask); "
             "(3) a folder holding 'cifar10_train_jpeg.npz' and 'cifar10_test_jpeg.npz' (keys blob, offsets, y)")
 
 def _bad_data(msg: str) -> MixpathError: return MixpathError(f'{msg}; ' + _FORMATS.format(emb=data_dir()))
 
-def load_cifar10(root: str | Path | None = None, # folder with the data; None: the embedded subset
+def load_cifar10(root: str | Path | None = None, # folder with the data; None: the embedded subset; 'full': all of it
                  split: str = 'train', # 'train' or 'test'
                  download: bool = False, # let torchvision download CIFAR-10 into `root` if it is not there
                 ) -> tuple[torch.Tensor, torch.Tensor]:
     "CIFAR-10 images as uint8 (N, 3, 32, 32) and labels as int64 (N,)."
     if split not in SPLITS: raise MixpathError(f"split must be 'train' or 'test', got {split!r}")
-    root = data_dir() if root is None else Path(root)
+    root = data_root(root)
     if root.name == 'cifar-10-batches-py': root = root.parent
     npz = root/f'cifar10_{split}_jpeg.npz'
     try:

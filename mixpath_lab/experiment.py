@@ -17,7 +17,7 @@ from .spaces import NB201Space, Space, mixpath_s1, nb201, tiny
 from .nb101 import NB101Space, nb101, mixpath_bench
 from .supernet import Supernet, _supernet_class
 from .samplers import make_sampler
-from .data import Batches, cifar10_splits
+from .data import FULL, Batches, cifar10_splits
 from .train import Callback, TrainConfig, Trainer, check_fields
 from .evaluate import Evaluator
 from .ranking import rank_report, compare_reports, RankReport
@@ -46,7 +46,7 @@ class RankingConfig:
     space_kwargs: dict | None = None # arguments of the space's function, e.g. {'m': 3} (nb201: none, C and N size it)
     truth: str | None = None         # ground truth: a .csv / .json table of the space's archs; None: NAS-Bench-201
     size: int = 16                   # image side after downsampling (32: no downsampling)
-    data_root: str | None = None     # CIFAR-10 folder; None: the embedded subset in data/
+    data_root: str | None = None     # CIFAR-10 folder; None: the embedded subset in data/; 'full': all of it
     n_train: int = 8000              # supernet training images
     n_recal: int = 1000              # BN recalibration images (from the training images)
     n_val: int = 1000                # validation images (from the training images; never the test set)
@@ -257,7 +257,7 @@ def ranking_cells(cfg: RankingConfig, bench: Benchmark) -> list[str]:
 # %% ../nbs/16_experiment.ipynb #fe147cce
 def data_settings(cfg: RankingConfig, arm: str) -> dict:
     "What a supernet of `arm` depends on besides its recipe: arm, data source, split sizes, image size, seed."
-    root = None if cfg.data_root is None else str(Path(cfg.data_root).expanduser().resolve())
+    root = cfg.data_root if cfg.data_root in (None, FULL) else str(Path(cfg.data_root).expanduser().resolve())
     return {'arm': arm, 'data_root': root, 'n_train': cfg.n_train, 'n_recal': cfg.n_recal, 'n_val': cfg.n_val,
             'size': cfg.size, 'seed': cfg.seed, **({} if cfg.sample_seed is None else {'sample_seed': cfg.sample_seed})}
 

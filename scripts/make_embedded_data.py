@@ -8,11 +8,14 @@ Picks 1,000 train and 200 test images per class with a fixed seed, copies their 
 (keys blob, offsets, y, idx_in_class, classes). The zip members get a fixed timestamp, so the files
 are byte-identical on every run.
 
+The full copy, `cifar10_full/cifar10_{train,test}_jpeg.npz` (all 50,000 / 10,000 images), is the source's two files
+copied byte for byte: what `load_cifar10('full')` and the main job read.
+
 The NAS-Bench-201 table `nb201.csv.gz` is the source's `nas-bench-201/nb201_combined.csv`, all rows and
 columns unchanged, gzipped with a zero timestamp.
 """
 from __future__ import annotations
-import argparse, gzip, hashlib, io, zipfile
+import argparse, gzip, hashlib, io, shutil, zipfile
 from pathlib import Path
 import numpy as np
 
@@ -67,6 +70,12 @@ def main():
         p = a.out / f'cifar10_{split}_jpeg.npz'
         save_npz(p, subset(a.src / 'cifar10', split, n, a.seed))
         print(f'{p}: {10 * n} images, {p.stat().st_size / 1e6:.2f} MB, sha256 {hashlib.sha256(p.read_bytes()).hexdigest()[:16]}')
+    (a.out / 'cifar10_full').mkdir(exist_ok=True)
+    for split in PER_CLASS:
+        src, p = a.src / 'cifar10' / f'cifar10_{split}_jpeg.npz', a.out / 'cifar10_full' / f'cifar10_{split}_jpeg.npz'
+        tmp = p.with_suffix('.tmp'); shutil.copyfile(src, tmp); tmp.replace(p)
+        print(f'{p}: the full {split} split, {p.stat().st_size / 1e6:.2f} MB, '
+              f'sha256 {hashlib.sha256(p.read_bytes()).hexdigest()[:16]}')
     p = a.out / 'nb201.csv.gz'
     save_nb201(a.src / 'nas-bench-201' / 'nb201_combined.csv', p)
     print(f'{p}: {p.stat().st_size / 1e6:.2f} MB, sha256 {hashlib.sha256(p.read_bytes()).hexdigest()[:16]}')
