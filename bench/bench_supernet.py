@@ -1,6 +1,6 @@
 """Supernet speed, measured side by side (CPU, 2 threads): ratios, not absolute claims.
 
-(a) Shadow BN vs one shared BN: training step on the same S1 arch (target: SBN <= 1.03x).
+(a) Shadow BN vs one shared BN: training step on --sbn-archs sampled S1 archs, each on both sides (target: SBN <= 1.03x).
 (b) supernet training step on a sampled arch vs the standalone subnet of that arch (target <= 1.15x).
 (c) S1 (m=2) supernet training step, batch 64, 32x32, images/s, channels_last vs NCHW
     (target: at least twice the official MixPath code's speed on the same machine).
@@ -60,16 +60,30 @@ def data(batch, seed=0):
     return torch.randn(batch, 3, 32, 32, generator=g), torch.randint(0, 10, (batch,), generator=g)
 
 
-def bench_sbn_vs_bn(reps, batch):
+def bench_sbn_vs_bn(reps, batch, n_archs=6):
+    "SBN vs one BN on `n_archs` sampled S1 archs: per repetition, every arch runs on both sides (alternating order)."
     space = mixpath_s1(2); x, y = data(batch)
-    arch = space.decode('|'.join(['e6:dw3+dw7', 'e3:dw5'] * 6))   # k = 2 and k = 1 layers
+    rng = np.random.default_rng(3); archs = [space.sample(rng) for _ in range(n_archs)]
     torch.manual_seed(0); sbn = Supernet(space, 'sbn').train()
     torch.manual_seed(0); bn = Supernet(space, 'bn').train()
-    m = interleaved({'sbn': make_step(sbn, lambda x: sbn(x, arch), x, y),
-                     'bn': make_step(bn, lambda x: bn(x, arch), x, y)}, reps)
-    print(f"(a) SBN {m['sbn']*1e3:.0f} ms/step, shared BN {m['bn']*1e3:.0f} ms/step: "
-          f"ratio SBN/BN = {m['sbn']/m['bn']:.3f} (target <= 1.03) {cpu_note('sbn', 'bn')}")
-    return m['sbn'] / m['bn']
+    steps = {k: {i: make_step(net, lambda x, a=a, net=net: net(x, a), x, y) for i, a in enumerate(archs)}
+             for k, net in (('sbn', sbn), ('bn', bn))}
+    for k in steps:   # warm-up: every arch once per side
+        for f in steps[k].values(): f()
+    t = {(k, i): [] for k in steps for i in range(n_archs)}
+    for r in range(reps):
+        for i in range(n_archs):
+            for k in (('sbn', 'bn') if (r + i) % 2 == 0 else ('bn', 'sbn')):
+                c0 = time.process_time(); steps[k][i](); t[k, i].append(time.process_time() - c0)
+    per_arch = [statistics.median(t['sbn', i]) / statistics.median(t['bn', i]) for i in range(n_archs)]
+    pairs = np.array([a / b for i in range(n_archs) for a, b in zip(t['sbn', i], t['bn', i])])
+    boot = np.random.default_rng(0).choice(pairs, (2000, len(pairs))).mean(1)
+    med = statistics.median(per_arch)
+    print(f"(a) SBN vs shared BN, {n_archs} sampled S1 archs x {reps} interleaved reps, batch {batch}, process CPU "
+          f"time: median of per-arch ratios SBN/BN = {med:.3f} (target <= 1.03); mean of paired ratios "
+          f"{pairs.mean():.3f} [95% bootstrap CI {np.quantile(boot, 0.025):.3f}, {np.quantile(boot, 0.975):.3f}]; "
+          f"per arch: {' '.join(f'{v:.3f}' for v in per_arch)}")
+    return med
 
 
 def bench_supernet_vs_subnet(reps, batch):
@@ -109,10 +123,11 @@ if __name__ == '__main__':
     p.add_argument('--reps', type=int, default=5); p.add_argument('--batch', type=int, default=64)
     p.add_argument('--only', default='abc', help='which comparisons to run, e.g. "c"')
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument('--sbn-archs', type=int, default=6, help='sampled S1 archs of comparison (a)')
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     print(f'torch {torch.__version__}, {torch.get_num_threads()} threads, OMP_WAIT_POLICY={os.environ["OMP_WAIT_POLICY"]}, '
           f'batch {a.batch}, {a.reps} interleaved reps (medians), load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs')
     if 'c' in a.only: bench_channels_last(a.reps, a.batch)
-    if 'a' in a.only: bench_sbn_vs_bn(a.reps, a.batch)
+    if 'a' in a.only: bench_sbn_vs_bn(a.reps, a.batch, a.sbn_archs)
     if 'b' in a.only: bench_supernet_vs_subnet(a.reps, a.batch)

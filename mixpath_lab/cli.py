@@ -9,8 +9,8 @@ from pathlib import Path
 from .core import MixpathError
 
 # %% auto #0
-__all__ = ['cmd_quickstart', 'cmd_rank', 'cmd_paper', 'cmd_table', 'cmd_run', 'cmd_sweep', 'cmd_search', 'cmd_train_subnet',
-           'cmd_groundtruth', 'cmd_proxy_truth', 'cmd_levers', 'build_parser', 'main']
+__all__ = ['DATA_HELP', 'cmd_quickstart', 'cmd_rank', 'cmd_paper', 'cmd_table', 'cmd_run', 'cmd_sweep', 'cmd_search',
+           'cmd_train_subnet', 'cmd_groundtruth', 'cmd_proxy_truth', 'cmd_levers', 'build_parser', 'main']
 
 # %% ../nbs/18_cli.ipynb #b08b39b3
 def _kv(items: list[str] | None) -> dict:
@@ -45,7 +45,8 @@ def cmd_quickstart(args) -> int:
     out = Path(args.out or f'runs/quickstart-seed{cfg.seed}')
     print(f'mixpath-lab quickstart: training {len(cfg.norms)} supernets ({", ".join(cfg.norms)}) on the NAS-Bench-201 '
           'proxy '
-          f'(C={cfg.C}, N={cfg.N}, {cfg.size}x{cfg.size}, {cfg.n_train} images, {cfg.epochs} epochs), then '
+          f'(C={cfg.C}, N={cfg.N}, {cfg.size}x{cfg.size}, {cfg.n_train} images, {cfg.epochs} epochs, '
+          f'{cfg.precision}), then '
           f'ranking {cfg.n_archs} cells')
     print(f'run directory: {out.resolve()}')
     res = run_report(cfg, out, progress=not args.quiet, fresh=args.fresh)
@@ -352,6 +353,10 @@ def cmd_levers(args) -> int:
     print(md); print(f'written: {out}/levers.md, levers.html, curves.csv, eval_levers.csv'); _show_executor(ex)
     return 0
 
+# %% ../nbs/18_cli.ipynb #c9874fb3
+DATA_HELP = ("CIFAR-10: a folder, or 'full' for the embedded full copy (default: the embedded 10,000-image subset; "
+             "quickstart: 'full')")
+
 # %% ../nbs/18_cli.ipynb #244e4ed7
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog='mixpath-lab',
@@ -363,9 +368,7 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument('-q', '--quiet', action='store_true', help='no progress bars')
         if fresh: sp.add_argument('--fresh', action='store_true',
                                   help='move an existing run directory aside (<dir>.old-<time>), start over')
-        if seed: sp.add_argument('--seed', type=int, default=None); sp.add_argument('--data',
-                                                                                    help='CIFAR-10 folder (default: '
-                                                                                    'embedded subset)')
+        if seed: sp.add_argument('--seed', type=int, default=None); sp.add_argument('--data', help=DATA_HELP)
         if seed: sp.add_argument('--set', action='append', metavar='NAME=VALUE', help='override a RankingConfig field')
         return sp
     common(sub.add_parser('quickstart', help=cmd_quickstart.__doc__)).set_defaults(fn=cmd_quickstart)
@@ -388,12 +391,12 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument('subnet', help='an exported subnet (.pt) from `search`')
     sp.add_argument('--epochs', type=int, default=10)
     sp.add_argument('--size', type=int, default=16); sp.add_argument('--seed', type=int, default=0)
-    sp.add_argument('--data', help='CIFAR-10 folder (default: embedded subset)'); sp.set_defaults(fn=cmd_train_subnet)
+    sp.add_argument('--data', help=DATA_HELP); sp.set_defaults(fn=cmd_train_subnet)
     sp = common(sub.add_parser('paper', help=cmd_paper.__doc__), seed=False)
     sp.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
     sp.add_argument('--space',
                     help="nb201 (default); nb101: MixPath's NAS-Bench-101 experiment on data/nb101_truth.csv")
-    sp.add_argument('--data', help='CIFAR-10 folder')
+    sp.add_argument('--data', help=DATA_HELP)
     sp.add_argument('--set', action='append', metavar='NAME=VALUE', help='override a RankingConfig field')
     sp.set_defaults(fn=cmd_paper)
     _add_executor_args(sp)
@@ -402,7 +405,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help='a count of cells to sample, or a file of arch strings')
     sp.add_argument('--seed', type=int, default=0, help='seeds the cell sample and the data split')
     sp.add_argument('--seeds', type=int, nargs='+', help='one run per cell and seed (default: --seed)')
-    sp.add_argument('--data', help='CIFAR-10 folder (default: embedded subset)')
+    sp.add_argument('--data', help=DATA_HELP)
     sp.add_argument('--space', help='nb201 (default), nb101, mixpath_bench, tiny or module:function')
     sp.add_argument('--space-kwargs', metavar='DICT', help="the space function's arguments, e.g. \"{'m': 4}\"")
     sp.add_argument('--norm', choices=('sbn', 'combo', 'bn', 'none'),
@@ -426,13 +429,14 @@ def build_parser() -> argparse.ArgumentParser:
                                             help='grid axis'); _add_executor_args(sp)
         common(sp, seed=False); sp.set_defaults(fn=fn)
     sp = common(sub.add_parser('proxy-truth', help=cmd_proxy_truth.__doc__), fresh=False)
-    sp.add_argument('--epochs', type=int, help='from-scratch epochs per cell (default: proxy_truth_epochs, 5)')
+    sp.add_argument('--epochs', type=int,
+                    help='from-scratch epochs per cell (default: the preset proxy_truth_epochs, 1)')
     sp.add_argument('--seeds', type=int, nargs='+', default=[0], help='one from-scratch run per cell and seed')
     _add_executor_args(sp); sp.set_defaults(fn=cmd_proxy_truth)
     sp = common(sub.add_parser('levers', help=cmd_levers.__doc__), seed=False, fresh=False)
     sp.add_argument('--levers', help="comma-separated (default: all), e.g. 'sampling,bn mode'")
     sp.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
-    sp.add_argument('--data', help='CIFAR-10 folder')
+    sp.add_argument('--data', help=DATA_HELP)
     sp.add_argument('--set', action='append', metavar='NAME=VALUE', help='override a setting of the study base')
     sp.add_argument('--track', metavar='E1,E2,...', help='epochs to rank at (default: a quarter, half and all)')
     _add_executor_args(sp); sp.set_defaults(fn=cmd_levers)

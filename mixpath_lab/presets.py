@@ -7,13 +7,15 @@ from __future__ import annotations
 import inspect, logging
 from pathlib import Path
 from .core import MixpathError, get_logger
+from .train import fast_precision
 
 # %% auto #0
 __all__ = ['QUICKSTART', 'PAPER', 'SHIPPED_TRUTH', 'shipped_truth', 'default_sampler', 'paper_preset']
 
 # %% ../nbs/29_presets.ipynb #9b46ef61
-QUICKSTART = dict(epochs=150, n_archs=100, n_recal_batches=2, threads=2, arm_workers=2, sampler='nb201_iso',
-                  inherited=True)
+QUICKSTART = dict(data_root='full', n_train=40_000, n_recal=2000, n_val=5000, epochs=30, n_archs=100,
+                  n_recal_batches=4, threads=2, arm_workers=2, sampler='nb201_iso', inherited=True,
+                  proxy_truth_epochs=1, precision=fast_precision())
 PAPER = dict(epochs=100, n_archs=200, n_recal_batches=4, norms=('sbn', 'bn', 'none'), inherited=True, threads=2)
 
 # %% ../nbs/29_presets.ipynb #02d4348c

@@ -17,10 +17,10 @@ from .core import progress_bar
 from .core import MixpathError, RunDir, RunLock, as_rng, atomic_write, get_logger, to_jsonable, writing
 
 # %% auto #0
-__all__ = ['PRECISIONS', 'EVENTS', 'CKPT_FORMAT', 'check_fields', 'TrainConfig', 'check_precision', 'autocast_for',
-           'encode_state', 'decode_state', 'dist_info', 'init_distributed', 'arch_hash', 'CancelStepException',
-           'CancelEpochException', 'CancelFitException', 'Callback', 'Trainer', 'LRSchedule', 'GradClip', 'Metrics',
-           'Recorder', 'Checkpoint', 'Progress']
+__all__ = ['PRECISIONS', 'EVENTS', 'CKPT_FORMAT', 'check_fields', 'TrainConfig', 'native_bf16', 'fast_precision',
+           'check_precision', 'autocast_for', 'encode_state', 'decode_state', 'dist_info', 'init_distributed',
+           'arch_hash', 'CancelStepException', 'CancelEpochException', 'CancelFitException', 'Callback', 'Trainer',
+           'LRSchedule', 'GradClip', 'Metrics', 'Recorder', 'Checkpoint', 'Progress']
 
 # %% ../nbs/10_train.ipynb #9d65a292
 _KINDS = {int: 'an integer', float: 'a finite number', bool: 'True or False', str: 'a string', type(None): 'None',
@@ -102,6 +102,16 @@ class TrainConfig:
         if unknown: raise MixpathError(f'TrainConfig: unknown key(s) {unknown}; known: {[f.name for f in fields(cls)]}')
         return cls(**d)
 
+# %% ../nbs/10_train.ipynb #8ebbfba2
+def native_bf16() -> bool | None:
+    "Whether this CPU runs bf16 natively (AVX-512 BF16 or AMX, as oneDNN sees it); None when torch cannot say."
+    try: return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError): return None
+
+def fast_precision() -> str:
+    "bf16 where this CPU runs it natively, else fp32: the main job's precision on this machine."
+    return 'bf16' if native_bf16() else 'fp32'
+
 # %% ../nbs/10_train.ipynb #7bc02bfd
 PRECISIONS = ('fp32', 'bf16', 'fp16')
 _DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
@@ -109,8 +119,7 @@ _DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
 @functools.cache
 def _warn_if_emulated_bf16() -> bool:
     "Warn (once per process) when this CPU has no bf16 instructions; True if it has them."
-    try: native = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError): return True   # unknown: nothing to say
+    if (native := native_bf16()) is None: return True   # unknown: nothing to say
     if not native: get_logger('train').warning("precision='bf16' on a CPU without bf16 instructions (AVX-512 BF16 or "
                                                'AMX): autocast emulates it, several times slower than fp32 '
                                                '(bench/bench_precision.py)')
