@@ -9,12 +9,13 @@ def test_proxy_truth_then_rank_shows_the_ceiling(tmp_path):
     out = cli('proxy-truth', '-q', '--out', tab, '--epochs', 1, *TOY)
     assert '6 cells x 1 seed(s), 1 epochs each' in out and tab.exists()
     assert 'no tasks to run' in cli('proxy-truth', '-q', '--out', tab, '--epochs', 1, *TOY)   # resumable: nothing left
-    run = tmp_path/'rank'
-    out = cli('rank', '-q', '--out', run, *TOY, '--set', f'proxy_truth={tab}', '--set', 'proxy_truth_epochs=1')
+    run = tmp_path/'rank'   # proxy-truth starts from the quickstart preset, whose images are the full copy
+    out = cli('rank', '-q', '--out', run, *TOY, '--data', 'full', '--set', f'proxy_truth={tab}',
+              '--set', 'proxy_truth_epochs=1')
     assert 'The proxy ceiling' in out and 'proxy standalone' in out and 'vs proxy standalone' in out
     assert (run/'gaps.csv').exists() and 'The proxy ceiling' in (run/'report.html').read_text()
-    # a table for another recipe is no ceiling for this run; a missing named table is a clear error
-    out = cli('rank', '-q', '--out', tmp_path/'rank2', *TOY, '--set', f'proxy_truth={tab}', '--set', 'proxy_truth_epochs=2')
+    # a table made on other images is no ceiling for this run; a missing named table is a clear error
+    out = cli('rank', '-q', '--out', tmp_path/'rank2', *TOY, '--set', f'proxy_truth={tab}', '--set', 'proxy_truth_epochs=1')
     assert 'The proxy ceiling' not in out
     r = subprocess.run([sys.executable, '-m', 'mixpath_lab.cli', 'rank', '-q', '--out', str(tmp_path/'rank3'), *TOY,
                         '--set', f'proxy_truth={tmp_path/"none.csv"}'], capture_output=True, text=True, cwd=ROOT)
