@@ -10,17 +10,19 @@ counting correct predictions. Measured side by side in this run on the same mate
 Target: used / bare <= 1.5; cached ~ free.
 Then S1 against the released code's evaluation (`s1_reference.RefS1`, a reconstruction of the authors' supernet:
 eval-mode forwards over the validation batches, NCHW, no recalibration), on the same archs and batches, interleaved:
-the workbench's `Evaluator` with inherited statistics (as the released code scores) in fp32 and in bf16, and with
-recalibration; target >= 2.5x the reference. Then where the evaluator's time goes (torch.profiler, top ops).
+the workbench's `Evaluator` with inherited statistics (as the released code scores) in fp32 (BN folded into the
+preceding conv, `ops.ConvBN`), in fp32 unfolded (`ConvBN.fold = False`: the previous evaluator), in bf16, and with
+recalibration; target >= 2.5x the reference on the fp32 side. Then where the evaluator's time goes (torch.profiler, top ops).
 Run: .venv/bin/python bench/bench_evaluate.py [--only ab] [--threads 1]
 """
-import argparse, statistics, sys, time
-from pathlib import Path
+import argparse, statistics, time
 import numpy as np
 import torch
 from mixpath_lab.evaluate import Evaluator, bn_modules
+from mixpath_lab.ops import ConvBN
 from mixpath_lab.spaces import mixpath_s1, tiny
 from mixpath_lab.supernet import Supernet
+from s1_reference import RefS1   # bench/ is on the path when this file runs as a script
 
 
 def batches(n, bs, size, seed):
@@ -61,7 +63,6 @@ def run(name, space, norm, size, bs, n_recal, n_val, n_archs, reps=3):
 
 def vs_reference(n_archs=3, reps=3, bs=96, n_val=4, n_recal=4):
     "S1 m=2: the workbench's evaluation against the reconstructed released evaluation, same archs and batches."
-    sys.path.insert(0, str(Path(__file__).parent)); from s1_reference import RefS1
     space = mixpath_s1(2); torch.manual_seed(0); net = Supernet(space, 'sbn'); ref = RefS1().eval()
     recal, val = batches(n_recal, bs, 32, 1), batches(n_val, bs, 32, 2)
     def reference(a):
@@ -71,6 +72,11 @@ def vs_reference(n_archs=3, reps=3, bs=96, n_val=4, n_recal=4):
            'bf16': Evaluator(net, recal, val, n_recal_batches=n_recal, recalibrate=False, precision='bf16'),
            'recal': Evaluator(net, recal, val, n_recal_batches=n_recal)}
     sides = {'reference': reference, **{k: (lambda a, ev=ev: (ev.clear(), ev.accuracy(a))) for k, ev in evs.items()}}
+    def unfolded(a):
+        ConvBN.fold = False
+        try: evs['fp32'].clear(); evs['fp32'].accuracy(a)
+        finally: ConvBN.fold = True
+    sides['unfolded'] = unfolded
     archs = [space.sample(np.random.default_rng(10 + i)) for i in range(n_archs)]
     for f in sides.values(): f(archs[0])   # warm-up
     t = {k: [] for k in sides}
@@ -81,7 +87,8 @@ def vs_reference(n_archs=3, reps=3, bs=96, n_val=4, n_recal=4):
     print(f'S1 m=2 evaluation, {n_val} x {bs} validation images, {n_archs} archs x {reps} reps, '
           f'{torch.get_num_threads()} threads (medians):')
     print(f"  reference (released code, NCHW fp32) {med['reference']*1e3:7.0f} ms | workbench fp32 "
-          f"{med['fp32']*1e3:7.0f} ms ({med['reference']/med['fp32']:.2f}x) | bf16 {med['bf16']*1e3:7.0f} ms "
+          f"{med['fp32']*1e3:7.0f} ms ({med['reference']/med['fp32']:.2f}x; unfolded {med['unfolded']*1e3:.0f} ms, "
+          f"{med['reference']/med['unfolded']:.2f}x) | bf16 {med['bf16']*1e3:7.0f} ms "
           f"({med['reference']/med['bf16']:.2f}x) | with recalibration ({n_recal} x {bs}) {med['recal']*1e3:7.0f} ms "
           f"(target >= 2.5x the reference on the fp32 side)")
     ev = evs['fp32']; ev.clear()

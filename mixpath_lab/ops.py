@@ -7,10 +7,12 @@ from __future__ import annotations
 from typing import Callable
 import torch
 from torch import nn
+import torch.nn.functional as F
+from torch.nn.utils.fusion import fuse_conv_bn_weights
 from .core import MixpathError
 
 # %% auto #0
-__all__ = ['OpFactory', 'OPS', 'register_op', 'make_op', 'conv_bn', 'Zero', 'identity', 'zero', 'MBConv', 'check_op']
+__all__ = ['OpFactory', 'OPS', 'register_op', 'make_op', 'ConvBN', 'conv_bn', 'Zero', 'identity', 'zero', 'MBConv', 'check_op']
 
 # %% ../nbs/03_ops.ipynb #1648785e
 OpFactory = Callable[[int, int, int], nn.Module]
@@ -39,10 +41,23 @@ def make_op(name: str, c_in: int, c_out: int, stride: int = 1) -> nn.Module:
     return OPS[name](c_in, c_out, stride)
 
 # %% ../nbs/03_ops.ipynb #e8219e2e
-def conv_bn(c_in: int, c_out: int, k: int = 1, stride: int = 1, groups: int = 1, act: bool = True) -> nn.Sequential:
+class ConvBN(nn.Sequential):
+    "Conv -> BN (-> activation); in no-grad eval mode the BN is folded into the conv."
+    fold: bool = True   # class-wide switch: False runs conv and BN as two passes everywhere
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        conv, bn = self[0], self[1]
+        if not self.fold or bn.training or torch.is_grad_enabled() or bn.running_mean is None:
+            return super().forward(x)
+        w, b = fuse_conv_bn_weights(conv.weight, conv.bias, bn.running_mean, bn.running_var, bn.eps, bn.weight,
+                                    bn.bias)
+        y = F.conv2d(x, w, b, conv.stride, conv.padding, conv.dilation, conv.groups)
+        for m in list(self)[2:]: y = m(y)
+        return y
+
+def conv_bn(c_in: int, c_out: int, k: int = 1, stride: int = 1, groups: int = 1, act: bool = True) -> ConvBN:
     "k x k conv (no bias, 'same' padding) -> BN -> optional ReLU6."
     layers = [nn.Conv2d(c_in, c_out, k, stride, k // 2, groups=groups, bias=False), nn.BatchNorm2d(c_out)]
-    return nn.Sequential(*layers, *([nn.ReLU6(inplace=True)] if act else []))
+    return ConvBN(*layers, *([nn.ReLU6(inplace=True)] if act else []))
 
 # %% ../nbs/03_ops.ipynb #dcce2fcd
 class Zero(nn.Module):
