@@ -46,7 +46,8 @@ class ConvBN(nn.Sequential):
     fold: bool = True   # class-wide switch: False runs conv and BN as two passes everywhere
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv, bn = self[0], self[1]
-        if not self.fold or bn.training or torch.is_grad_enabled() or bn.running_mean is None:
+        if (not self.fold or bn.training or torch.is_grad_enabled() or bn.running_mean is None
+                or bn._forward_hooks or bn._forward_pre_hooks):     # a hooked BN runs as itself
             return super().forward(x)
         w, b = fuse_conv_bn_weights(conv.weight, conv.bias, bn.running_mean, bn.running_var, bn.eps, bn.weight,
                                     bn.bias)
