@@ -1,6 +1,7 @@
 """Supernet speed, measured side by side (CPU, 2 threads): ratios, not absolute claims.
 
-(a) Shadow BN vs one shared BN: training step on --sbn-archs sampled S1 archs, each on both sides (target: SBN <= 1.03x).
+(a) Shadow BN vs one shared BN: training step on --sbn-archs sampled S1 archs, each on both sides (target: SBN <= 1.03x),
+    with an identical second one-BN supernet as the control (the ratio noise alone gives).
 (b) supernet training step on a sampled arch vs the standalone subnet of that arch (target <= 1.15x).
 (c) S1 (m=2) supernet training step, batch 64, 32x32, images/s, channels_last vs NCHW
     (target: at least twice the official MixPath code's speed on the same machine).
@@ -60,29 +61,39 @@ def data(batch, seed=0):
     return torch.randn(batch, 3, 32, 32, generator=g), torch.randint(0, 10, (batch,), generator=g)
 
 
+def _ratio_ci(t, a, b, n_archs):
+    "Mean of the paired per-repetition ratios a/b over all archs, with a 95% bootstrap CI."
+    pairs = np.array([u / v for i in range(n_archs) for u, v in zip(t[a, i], t[b, i])])
+    boot = np.random.default_rng(0).choice(pairs, (2000, len(pairs))).mean(1)
+    return pairs.mean(), np.quantile(boot, 0.025), np.quantile(boot, 0.975)
+
+
 def bench_sbn_vs_bn(reps, batch, n_archs=6):
-    "SBN vs one BN on `n_archs` sampled S1 archs: per repetition, every arch runs on both sides (alternating order)."
+    """SBN vs one BN on `n_archs` sampled S1 archs: per repetition, every arch runs on every side (rotating order).
+    A second, identical one-BN supernet (`bn2`) is the control: bn2/bn is what the machine's noise alone gives a
+    ratio, so SBN's cost is real only where its interval clears the control's."""
     space = mixpath_s1(2); x, y = data(batch)
     rng = np.random.default_rng(3); archs = [space.sample(rng) for _ in range(n_archs)]
-    torch.manual_seed(0); sbn = Supernet(space, 'sbn').train()
-    torch.manual_seed(0); bn = Supernet(space, 'bn').train()
+    nets = {}
+    for k, norm in (('sbn', 'sbn'), ('bn', 'bn'), ('bn2', 'bn')):
+        torch.manual_seed(0); nets[k] = Supernet(space, norm).train()
     steps = {k: {i: make_step(net, lambda x, a=a, net=net: net(x, a), x, y) for i, a in enumerate(archs)}
-             for k, net in (('sbn', sbn), ('bn', bn))}
+             for k, net in nets.items()}
     for k in steps:   # warm-up: every arch once per side
         for f in steps[k].values(): f()
-    t = {(k, i): [] for k in steps for i in range(n_archs)}
+    t, order = {(k, i): [] for k in steps for i in range(n_archs)}, list(steps)
     for r in range(reps):
         for i in range(n_archs):
-            for k in (('sbn', 'bn') if (r + i) % 2 == 0 else ('bn', 'sbn')):
+            j = (r + i) % len(order)
+            for k in order[j:] + order[:j]:
                 c0 = time.process_time(); steps[k][i](); t[k, i].append(time.process_time() - c0)
     per_arch = [statistics.median(t['sbn', i]) / statistics.median(t['bn', i]) for i in range(n_archs)]
-    pairs = np.array([a / b for i in range(n_archs) for a, b in zip(t['sbn', i], t['bn', i])])
-    boot = np.random.default_rng(0).choice(pairs, (2000, len(pairs))).mean(1)
-    med = statistics.median(per_arch)
+    med, (m, lo, hi), (cm, clo, chi) = statistics.median(per_arch), _ratio_ci(t, 'sbn', 'bn', n_archs), _ratio_ci(
+        t, 'bn2', 'bn', n_archs)
     print(f"(a) SBN vs shared BN, {n_archs} sampled S1 archs x {reps} interleaved reps, batch {batch}, process CPU "
           f"time: median of per-arch ratios SBN/BN = {med:.3f} (target <= 1.03); mean of paired ratios "
-          f"{pairs.mean():.3f} [95% bootstrap CI {np.quantile(boot, 0.025):.3f}, {np.quantile(boot, 0.975):.3f}]; "
-          f"per arch: {' '.join(f'{v:.3f}' for v in per_arch)}")
+          f"{m:.3f} [95% bootstrap CI {lo:.3f}, {hi:.3f}]; control (an identical one-BN supernet) bn2/bn "
+          f"{cm:.3f} [{clo:.3f}, {chi:.3f}]; per arch SBN/BN: {' '.join(f'{v:.3f}' for v in per_arch)}")
     return med
 
 
