@@ -5,7 +5,8 @@ C=8, 16x16 images, one thread per task) into a fresh table with `RayExecutor(wor
 interleaved (1, 2, 1, 2, ...); the batch's wall time (submission to last result) is compared. Each result is also
 checked against the local backend's table (the same numbers, bit for bit). On a machine shared with other jobs the
 wall times are noisy: the load average is printed beside them.
-Run: .venv/bin/python bench/bench_executor.py [--cells 8] [--reps 2] [--n-train 2000]
+Tasks of a few seconds (--n-train 2000 --epochs 1) measure Ray's per-task overhead more than the parallelism.
+Run: .venv/bin/python bench/bench_executor.py [--cells 8] [--reps 2] [--n-train 8000] [--epochs 3]
 """
 import argparse, functools, os, statistics, tempfile
 from pathlib import Path
@@ -26,7 +27,7 @@ COLS = ['arch_str', 'accuracy', 'val_loss', 'train_loss', 'steps', 'n_params']
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--cells', type=int, default=8); ap.add_argument('--reps', type=int, default=2)
-    ap.add_argument('--n-train', type=int, default=2000); ap.add_argument('--epochs', type=int, default=1)
+    ap.add_argument('--n-train', type=int, default=8000); ap.add_argument('--epochs', type=int, default=3)
     a = ap.parse_args()
     parts = cifar10_splits(None, {'train': a.n_train, 'val': 500}, seed=0)
     data = {k: parts[k] for k in ('train', 'val')}
