@@ -148,7 +148,7 @@ def cmd_sweep(args) -> int:
 # %% ../nbs/18_cli.ipynb #19e8ed30
 def cmd_search(args) -> int:
     "Search a trained supernet (NSGA-II by default) under an MFLOPs limit; export the best subnet."
-    from mixpath_lab.rundir import search_supernet, load_supernet, export_subnet
+    from mixpath_lab.rundir import search_supernet, export_subnet
     out = Path(args.out or Path(args.run_dir)/f'search-{args.method}-{args.norm}')
     print(f'searching the {args.norm} supernet of {args.run_dir} with {args.method}; state and Pareto set '
           f'in {out.resolve()}')
@@ -156,7 +156,7 @@ def cmd_search(args) -> int:
                         budget=args.budget,
                         pop_size=args.pop, generations=args.generations, seed=args.seed or 0, progress=not args.quiet,
                         fresh=args.fresh)
-    net, cfg = load_supernet(args.run_dir, args.norm)
+    net, cfg = s.supernet, s.run_config
     size = 'NAS-Bench-201 size' if cfg.space == 'nb201' else f'{cfg.size}x{cfg.size}'
     print(f'\n{s.n_evals} archs evaluated; Pareto front (supernet accuracy vs MFLOPs at {size}):')
     for p in s.pareto(): print(f"  acc {p['accuracy']:.4f}  MFLOPs {p['cost']:8.2f}  {p['arch']}")

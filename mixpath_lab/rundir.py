@@ -60,7 +60,7 @@ def run_mflops(cfg: RankingConfig, space: Space | None = None):
 def search_supernet(run_dir: str | Path, out: str | Path, norm: str = 'sbn', method: str = 'nsga2',
                     mflops_limit: float | None = None, budget: int = 300, pop_size: int = 20, generations: int = 15,
                     seed: int = 0, progress: bool = True, callbacks: Sequence = (), fresh: bool = False):
-    "Search a trained supernet; returns the searcher (Pareto set and state in `out`)."
+    "Search a trained supernet; the searcher (Pareto set, state in `out`; `.supernet`, `.run_config` as searched)."
     from mixpath_lab.search import NSGA2Search, Evolution, RandomSearch
     methods = {'nsga2': NSGA2Search, 'evolution': Evolution, 'random': RandomSearch}
     if method not in methods: raise MixpathError(f'unknown search method {method!r}; choose one '
@@ -74,6 +74,7 @@ def search_supernet(run_dir: str | Path, out: str | Path, norm: str = 'sbn', met
                             budget=budget, seed=seed, run_dir=out, callbacks=callbacks, progress=progress, fresh=fresh,
                             meta={'supernet': {'norm': norm, **cfg.to_dict()}})
         s.run(generations); s.write_pareto(out)
+    s.supernet, s.run_config = net, cfg
     return s
 
 # %% ../nbs/16d_rundir.ipynb #5f0b5fe5
