@@ -5,7 +5,8 @@
 # %% ../nbs/16b_run.ipynb #d47b7362
 from __future__ import annotations
 import multiprocessing, time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Sequence
@@ -99,6 +100,15 @@ def _arm_worker(cfg_d: dict, norm: str, run_dir: str, threads: int | None) -> tu
     cells = ranking_cells(cfg, ranking_benchmark(cfg, ranking_space(cfg)))
     return _train_rank(cfg, norm, cells, make_batches(cfg), Path(run_dir), False)[2:]
 
+# %% ../nbs/16b_run.ipynb #513d3704
+def _arm_result(fut: Future, norm: str):
+    "The result of arm `norm`'s worker; a dead worker process becomes a `MixpathError` saying how to go on."
+    try: return fut.result()
+    except BrokenProcessPool:
+        raise MixpathError(f'the process training arm {norm!r} died (killed by the system, e.g. out of memory?); '
+                           'the checkpoints written so far are kept: run the same command again to resume, with '
+                           '--set arm_workers=1 to train one arm at a time') from None
+
 # %% ../nbs/16b_run.ipynb #1dc99b0b
 def arm_results(cfg: RankingConfig, cells: Sequence[str], batches: dict, run_dir: Path, progress: bool = True,
                 callbacks_of=lambda norm: ()):
@@ -116,7 +126,7 @@ def arm_results(cfg: RankingConfig, cells: Sequence[str], batches: dict, run_dir
     with ProcessPoolExecutor(at_once, mp_context=multiprocessing.get_context('spawn')) as ex:
         futs = {n: ex.submit(_arm_worker, cfg.to_dict(), n, str(run_dir), threads) for n in cfg.norms}
         for n, fut in futs.items():
-            accs, timings = fut.result()
+            accs, timings = _arm_result(fut, n)
             net, tr = train_supernet(cfg, n, batches['train'], run_dir/f'train_{arm_slug(n)}', False)   # loads it
             yield n, net, tr.history, accs, {**timings, 'at_once': at_once}
 
