@@ -100,7 +100,7 @@ def _arm_worker(cfg_d: dict, norm: str, run_dir: str, threads: int | None) -> tu
     cells = ranking_cells(cfg, ranking_benchmark(cfg, ranking_space(cfg)))
     return _train_rank(cfg, norm, cells, make_batches(cfg), Path(run_dir), False)[2:]
 
-# %% ../nbs/16b_run.ipynb #513d3704
+# %% ../nbs/16b_run.ipynb #0ec2f20d
 def _arm_result(fut: Future, norm: str):
     "The result of arm `norm`'s worker; a dead worker process becomes a `MixpathError` saying how to go on."
     try: return fut.result()
