@@ -88,8 +88,8 @@ def bench_sbn_vs_bn(reps, batch, n_archs=6):
             for k in order[j:] + order[:j]:
                 c0 = time.process_time(); steps[k][i](); t[k, i].append(time.process_time() - c0)
     per_arch = [statistics.median(t['sbn', i]) / statistics.median(t['bn', i]) for i in range(n_archs)]
-    med, (m, lo, hi), (cm, clo, chi) = statistics.median(per_arch), _ratio_ci(t, 'sbn', 'bn', n_archs), _ratio_ci(
-        t, 'bn2', 'bn', n_archs)
+    med = statistics.median(per_arch)
+    (m, lo, hi), (cm, clo, chi) = _ratio_ci(t, 'sbn', 'bn', n_archs), _ratio_ci(t, 'bn2', 'bn', n_archs)
     print(f"(a) SBN vs shared BN, {n_archs} sampled S1 archs x {reps} interleaved reps, batch {batch}, process CPU "
           f"time: median of per-arch ratios SBN/BN = {med:.3f} (target <= 1.03); mean of paired ratios "
           f"{m:.3f} [95% bootstrap CI {lo:.3f}, {hi:.3f}]; control (an identical one-BN supernet) bn2/bn "
