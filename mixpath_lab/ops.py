@@ -4,6 +4,7 @@
 
 # %% ../nbs/03_ops.ipynb #41257583
 from __future__ import annotations
+from collections import OrderedDict
 from typing import Callable
 import torch
 from torch import nn
@@ -44,6 +45,12 @@ def make_op(name: str, c_in: int, c_out: int, stride: int = 1) -> nn.Module:
 class ConvBN(nn.Sequential):
     "Conv -> BN (-> activation); in no-grad eval mode the BN is folded into the conv."
     fold: bool = True   # class-wide switch: False runs conv and BN as two passes everywhere
+    def __init__(self, *layers):    # modules, or one OrderedDict of them (what slicing a Sequential passes)
+        mods = list(layers[0].values()) if len(layers) == 1 and isinstance(layers[0], OrderedDict) else list(layers)
+        if len(mods) < 2 or not isinstance(mods[0], nn.Conv2d) or not isinstance(mods[1], nn.BatchNorm2d):
+            raise MixpathError(f'ConvBN takes a Conv2d, then a BatchNorm2d, then optional activations; got '
+                               f'{[type(m).__name__ for m in mods]}. Use nn.Sequential for other sequences')
+        super().__init__(*layers)
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv, bn = self[0], self[1]
         if (not self.fold or bn.training or torch.is_grad_enabled() or bn.running_mean is None
