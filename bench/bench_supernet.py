@@ -17,6 +17,7 @@ import argparse, os, statistics, time
 # waiting keeps both sides' numbers honest; export OMP_WAIT_POLICY=ACTIVE to measure the default instead.
 os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
 import numpy as np
+import scipy.stats
 import torch
 import torch.nn.functional as F
 from mixpath_lab.spaces import mixpath_s1
@@ -64,8 +65,8 @@ def data(batch, seed=0):
 def _ratio_ci(t, a, b, n_archs):
     "Mean of the paired per-repetition ratios a/b over all archs, with a 95% bootstrap CI."
     pairs = np.array([u / v for i in range(n_archs) for u, v in zip(t[a, i], t[b, i])])
-    boot = np.random.default_rng(0).choice(pairs, (2000, len(pairs))).mean(1)
-    return pairs.mean(), np.quantile(boot, 0.025), np.quantile(boot, 0.975)
+    ci = scipy.stats.bootstrap((pairs,), np.mean, n_resamples=2000, method='percentile', rng=0).confidence_interval
+    return pairs.mean(), ci.low, ci.high
 
 
 def bench_sbn_vs_bn(reps, batch, n_archs=6):
