@@ -41,6 +41,7 @@ def _ranking_cfg(args, **over):
 def cmd_quickstart(args) -> int:
     "The main job: SBN vs one-BN ranking on the NAS-Bench-201 proxy, in minutes on a CPU."
     from mixpath_lab.report import run_report
+    from mixpath_lab.train import native_bf16
     cfg = _ranking_cfg(args, **QUICKSTART)
     out = Path(args.out or f'runs/quickstart-seed{cfg.seed}')
     print(f'mixpath-lab quickstart: training {len(cfg.norms)} supernets ({", ".join(cfg.norms)}) on the NAS-Bench-201 '
@@ -49,6 +50,7 @@ def cmd_quickstart(args) -> int:
           f'{cfg.precision}), then '
           f'ranking {cfg.n_archs} cells')
     print(f'run directory: {out.resolve()}')
+    if note := _fp32_note(cfg.precision, 'precision' in _kv(args.set), native_bf16()): print(note)
     res = run_report(cfg, out, progress=not args.quiet, fresh=args.fresh)
     _show(res)
     return 0
@@ -72,6 +74,15 @@ def _show(res):
         print(res.magnitudes.to_string())
     print(f"\nwall time {s['seconds']:.0f} s; written to {s['run_dir']} (report.html, rank_*.json, cells.csv, "
           "train_*/)")
+
+# %% ../nbs/18_cli.ipynb #1b6e9c25
+def _fp32_note(precision: str, chosen: bool, # the run's precision; whether the user set it
+               native: bool | None) -> str | None: # `native_bf16()`: None when torch cannot tell
+    "Why the main job runs in fp32 here, when it does so only because this CPU lacks bf16 instructions."
+    if precision != 'fp32' or chosen or native is not False: return None
+    return ('this CPU has no bf16 instructions (AVX-512 BF16 or AMX), so the job runs in fp32; a training step takes '
+            'about 1.5x as long as in bf16 on a CPU that has them (README, section 0d)')
+
 
 # %% ../nbs/18_cli.ipynb #80ec893a
 from .presets import PAPER, QUICKSTART, paper_preset
