@@ -4,7 +4,7 @@
 
 # %% ../nbs/01_data.ipynb #927820c5
 from __future__ import annotations
-import functools, importlib, io, math, os, zipfile
+import functools, importlib, math, os, zipfile
 from pathlib import Path
 from typing import Iterator, Mapping, Sequence
 import numpy as np
@@ -42,13 +42,13 @@ def _file_key(p: Path) -> tuple[str, int, int]:
 @functools.lru_cache(maxsize=8)
 def _decode_npz(key: tuple[str, int, int]) -> tuple[torch.Tensor, torch.Tensor]:
     "Decode a JPEG-npz file to uint8 (N, 3, 32, 32) images and int64 labels."
-    from PIL import Image
+    from torchvision.io import ImageReadMode, decode_jpeg
     with np.load(key[0]) as z: blob, off, y = z['blob'], z['offsets'], z['y']
     if len(off) != len(y) + 1: raise ValueError(f'offsets has {len(off)} entries for {len(y)} labels')
-    x = np.empty((len(y), 32, 32, 3), np.uint8)
-    for i in range(len(y)):
-        x[i] = np.asarray(Image.open(io.BytesIO(blob[off[i]:off[i + 1]].tobytes())).convert('RGB'))
-    return torch.from_numpy(x).permute(0, 3, 1, 2).contiguous(), torch.from_numpy(y.astype(np.int64))
+    jpegs = [torch.from_numpy(blob[off[i]:off[i + 1]]) for i in range(len(y))]
+    if not jpegs: return torch.empty(0, 3, 32, 32, dtype=torch.uint8), torch.from_numpy(y.astype(np.int64))
+    x = torch.stack(decode_jpeg(jpegs, mode=ImageReadMode.RGB))
+    return x, torch.from_numpy(y.astype(np.int64))
 
 # %% ../nbs/01_data.ipynb #16875007
 @functools.lru_cache(maxsize=4)
