@@ -243,11 +243,12 @@ def _group(rows: Iterable[tuple[str, Mapping]], space: Space, source: str) -> li
     return list(out.values())
 
 # %% ../nbs/02_benchmarks.ipynb #5f01ee8c
-def _inside(rows: Iterable[tuple[str, Mapping]], space: Space, source: str) -> list[tuple[str, Mapping]]:
-    "The (where, row) pairs whose arch `space` holds; the others dropped with a warning that counts them."
+def _inside(rows: Iterable[tuple[str, Mapping]], space: Space, source: str,
+            warn: bool = True) -> list[tuple[str, Mapping]]:
+    "The (where, row) pairs whose arch `space` holds; the others dropped (with a warning that counts them)."
     rows, ok = list(rows), lambda a: _try(lambda: space.encode(a))
     kept = [(w, r) for w, r in rows if ok(r.get('arch'))]
-    if len(kept) < len(rows):
+    if warn and len(kept) < len(rows):
         w, r = next((w, r) for w, r in rows if not ok(r.get('arch')))
         get_logger('benchmarks').warning('%s: %d of %d rows name archs outside %s (e.g. %s, %r); ranking the other %d',
                                          source, len(rows) - len(kept), len(rows), space.name, w, r.get('arch'),
@@ -295,6 +296,7 @@ def _num(v) -> float | None: return None if v is None or pd.isna(v) else float(v
 @patch(cls_method=True)
 def from_csv(cls: TableBenchmark, path: str | Path, space: Space, accuracy: str = 'accuracy',
              within: bool = False, # keep only the rows whose arch `space` holds (e.g. a table of nb101(4) for nb101(2))
+             warn: bool = True,    # with `within`: warn once about the rows dropped
             ) -> TableBenchmark:
     "Read a CSV with columns arch (or arch_str) and `accuracy`, optional seed, params (or n_params) and flops."
     try: df = pd.read_csv(path, dtype=str, keep_default_na=False)
@@ -306,7 +308,7 @@ def from_csv(cls: TableBenchmark, path: str | Path, space: Space, accuracy: str 
     df = df.rename(columns={arch: 'arch', accuracy: 'accuracy',
                             **({'n_params': 'params'} if 'params' not in df.columns else {})})
     rows = ((f'line {i + 2}', {c: r[c] for c in _FIELDS if c in r}) for i, r in enumerate(df.to_dict('records')))
-    return cls(space, _group(_inside(rows, space, str(path)) if within else rows, space, str(path)),
+    return cls(space, _group(_inside(rows, space, str(path), warn) if within else rows, space, str(path)),
                name=Path(path).name)
 
 # %% ../nbs/02_benchmarks.ipynb #3ae146ce
@@ -328,7 +330,8 @@ def seed_spread(self: TableBenchmark) -> dict:
 # %% ../nbs/02_benchmarks.ipynb #52e5df35
 @patch(cls_method=True)
 def from_json(cls: TableBenchmark, path: str | Path, space: Space,
-              within: bool = False) -> TableBenchmark: # within: keep only the records whose arch `space` holds
+              within: bool = False, # keep only the records whose arch `space` holds
+              warn: bool = True) -> TableBenchmark: # with `within`: warn once about the records dropped
     "Read a JSON list of records, or an object arch -> accuracy or -> {accuracy, seeds, params, flops}."
     try: data = json.loads(Path(path).read_text())
     except (OSError, ValueError) as e:
@@ -341,7 +344,7 @@ def from_json(cls: TableBenchmark, path: str | Path, space: Space,
     elif isinstance(data, dict):
         rows = ((f'key {a!r}', {**(v if isinstance(v, dict) else {'accuracy': v}), 'arch': a}) for a, v in data.items())
     else: raise MixpathError(f'{path} is not a JSON file holding a list of records or an object arch -> accuracy')
-    return cls(space, _group(_inside(rows, space, str(path)) if within else rows, space, str(path)),
+    return cls(space, _group(_inside(rows, space, str(path), warn) if within else rows, space, str(path)),
                name=Path(path).name)
 
 # %% ../nbs/02_benchmarks.ipynb #08141a6b

@@ -39,10 +39,8 @@ def _space_fn(space: str):
 
 def _n_rows(truth: Path, sp) -> int:
     "Distinct archs of the table `truth` that the space `sp` holds (no warning: the run itself warns once)."
-    import pandas as pd
-    from mixpath_lab.benchmarks import _try
-    col = pd.read_csv(truth, dtype=str, keep_default_na=False, usecols=lambda c: c in ('arch', 'arch_str')).iloc[:, 0]
-    return len({sp.encode(a) for a in col.unique() if _try(lambda: sp.encode(a))})
+    from mixpath_lab.benchmarks import TableBenchmark
+    return len(TableBenchmark.from_csv(truth, sp, within=True, warn=False))
 
 # %% ../nbs/29_presets.ipynb #363dabbc
 def paper_preset(space: str | None = None, # a space name; None or 'nb201': NAS-Bench-201 (nothing to add)
