@@ -56,6 +56,8 @@ class RankingConfig:
     sampler: str = 'spos'            # path sampler name (mixpath_lab.samplers)
     epochs: int = 60                 # supernet training epochs
     steps_per_epoch: int | None = None  # cap on steps per epoch (None: every batch)
+    schedule_epochs: int | None = None  # epochs the learning-rate cosine spans (None: epochs); more than epochs
+                                        # stops training before the rate anneals
     batch_size: int = 256
     lr: float = 0.1
     weight_decay: float = 5e-4
@@ -107,11 +109,12 @@ class RankingConfig:
         return TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, momentum=0.9,
                            nesterov=self.nesterov,
                            weight_decay=self.weight_decay, grad_clip=self.grad_clip, seed=self.seed,
-                           steps_per_epoch=self.steps_per_epoch, ckpt_every=1, log_every=25, precision=self.precision)
+                           steps_per_epoch=self.steps_per_epoch, ckpt_every=1, log_every=25, precision=self.precision,
+                           schedule_epochs=self.schedule_epochs)
 
 # %% ../nbs/16_experiment.ipynb #772d25d7
-_EXAMPLES = {'data_root': '/data/cifar10', 'steps_per_epoch': 50, 'threads': 2, 'norms': ['sbn', 'bn'],
-             'space_kwargs': {'m': 3}, 'truth': 'truth.csv'}
+_EXAMPLES = {'data_root': '/data/cifar10', 'steps_per_epoch': 50, 'schedule_epochs': 100, 'threads': 2,
+             'norms': ['sbn', 'bn'], 'space_kwargs': {'m': 3}, 'truth': 'truth.csv'}
 
 
 # %% ../nbs/16_experiment.ipynb #cb09d372
@@ -217,7 +220,8 @@ def truth_scores(cfg: RankingConfig, bench: Benchmark) -> pd.Series:
 
 # %% ../nbs/16_experiment.ipynb #8bb96ba0
 # fields newer than some run directories
-_ADDED = {'space': 'nb201', 'space_kwargs': None, 'truth': None, 'released_protocol': False, 'arm_workers': 1}
+_ADDED = {'space': 'nb201', 'space_kwargs': None, 'truth': None, 'released_protocol': False, 'arm_workers': 1,
+          'schedule_epochs': None}
 
 def recorded_config(d: dict) -> dict:
     "A ranking config read from a run directory, with fields it predates filled in with what it ran."

@@ -73,9 +73,10 @@ class TrainConfig:
     log_every: int = 50                 # one history record per this many steps (and at each epoch end)
     steps_per_epoch: int | None = None  # cap on steps per epoch (proxies); None: every batch
     precision: typing.Literal['fp32', 'bf16', 'fp16'] = 'fp32'  # bf16: autocast; fp16: autocast + grad scaler (CUDA)
+    schedule_epochs: int | None = None  # epochs the cosine spans (None: epochs); more stops before it anneals
 
     def __post_init__(self):
-        check_fields(self, {'steps_per_epoch': 50})
+        check_fields(self, {'steps_per_epoch': 50, 'schedule_epochs': 100})
         if self.precision == 'fp16' and not torch.cuda.is_available():   # refused before any run dir is written
             raise MixpathError("TrainConfig: precision='fp16' needs CUDA, and this machine has none; "
                                "use precision='bf16' (autocast on CPU) or 'fp32'")
@@ -89,12 +90,16 @@ class TrainConfig:
             ('label_smoothing', self.label_smoothing, 0 <= self.label_smoothing < 1),
             ('ckpt_every', self.ckpt_every, self.ckpt_every >= 1), ('log_every', self.log_every, self.log_every >= 1),
             ('steps_per_epoch', self.steps_per_epoch,
-             self.steps_per_epoch is None or self.steps_per_epoch >= 1)] if not why]
+             self.steps_per_epoch is None or self.steps_per_epoch >= 1),
+            ('schedule_epochs', self.schedule_epochs,
+             self.schedule_epochs is None or self.schedule_epochs >= self.epochs)
+        ] if not why]
         if bad: raise MixpathError(f'TrainConfig: bad {bad[0][0]}={bad[0][1]!r} (epochs, batch sizes, intervals >= 1; '
                                    '0 <= lr_min <= lr; 0 <= momentum < 1, nesterov needs momentum > 0; grad_clip None '
-                                   'or > 0)')
+                                   'or > 0; schedule_epochs None or >= epochs)')
 
-    def to_dict(self) -> dict: return asdict(self)
+    def to_dict(self) -> dict:   # schedule_epochs only when set: a run from before it existed resumes
+        return {k: v for k, v in asdict(self).items() if not (k == 'schedule_epochs' and v is None)}
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
         "A config from a plain dict; unknown keys are refused."
@@ -293,7 +298,8 @@ class Trainer:
         self.loss_func = loss_func or nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
         self.opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
                                    weight_decay=cfg.weight_decay)
-        self.sched = torch.optim.lr_scheduler.CosineAnnealingLR(self.opt, T_max=self.total_steps, eta_min=cfg.lr_min)
+        T_max = (cfg.schedule_epochs or cfg.epochs) * self.n_iter   # the cosine may span more than is trained
+        self.sched = torch.optim.lr_scheduler.CosineAnnealingLR(self.opt, T_max=T_max, eta_min=cfg.lr_min)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=cfg.precision == 'fp16')   # a no-op otherwise
         self.meta = _plain({'train': cfg.to_dict(), 'model': _model_config(model, self.space),
                             'sampler': getattr(sampler, 'name', type(sampler).__name__)})
