@@ -13,8 +13,8 @@ from .train import fast_precision
 __all__ = ['QUICKSTART', 'PAPER', 'SHIPPED_TRUTH', 'shipped_truth', 'default_sampler', 'paper_preset']
 
 # %% ../nbs/29_presets.ipynb #9b46ef61
-QUICKSTART = dict(data_root='full', n_train=40_000, n_recal=2000, n_val=5000, epochs=30, n_archs=100,
-                  n_recal_batches=4, threads=2, arm_workers=2, sampler='nb201_iso', inherited=True,
+QUICKSTART = dict(data_root='full', n_train=40_000, n_recal=2000, n_val=5000, epochs=30, schedule_epochs=100,
+                  n_archs=100, n_recal_batches=4, threads=2, arm_workers=2, sampler='nb201_iso',
                   proxy_truth_epochs=1, precision=fast_precision())
 PAPER = dict(epochs=100, n_archs=200, n_recal_batches=4, norms=('sbn', 'bn', 'none'), inherited=True, threads=2)
 
