@@ -46,7 +46,8 @@ def cmd_quickstart(args) -> int:
     out = Path(args.out or f'runs/quickstart-seed{cfg.seed}')
     print(f'mixpath-lab quickstart: training {len(cfg.norms)} supernets ({", ".join(cfg.norms)}) on the NAS-Bench-201 '
           'proxy '
-          f'(C={cfg.C}, N={cfg.N}, {cfg.size}x{cfg.size}, {cfg.n_train} images, {cfg.epochs} epochs, '
+          f'(C={cfg.C}, N={cfg.N}, {cfg.size}x{cfg.size}, {cfg.n_train} images, {cfg.epochs} epochs'
+          f'{f" of a {cfg.schedule_epochs}-epoch cosine" if cfg.schedule_epochs else ""}, '
           f'{cfg.precision}), then '
           f'ranking {cfg.n_archs} cells')
     print(f'run directory: {out.resolve()}')

@@ -28,3 +28,13 @@ def test_rank_search_export_train(tmp_path):
     assert blob['note']['mflops'] <= 60 and 0 < blob['note']['nb201_percentile'] <= 100
     out = cli('train-subnet', f, '--epochs', 1, '--size', 8, '-q')
     assert '"acc"' in out or '"accuracy"' in out
+
+def test_quickstart_at_toy_size(tmp_path):
+    "The main job's own path (its preset, two arms at once in worker processes), on a toy budget."
+    out = cli('quickstart', '-q', '--out', tmp_path/'qs', *TOY, '--set', 'proxy_truth=None', '--set', 'data_root=None')
+    assert '1 epochs of a 100-epoch cosine' in out and 'ranking 6 cells' in out
+    assert 'sbn + synflow (hybrid)' in out and 'bn + synflow (hybrid)' in out and '(inherited)' not in out
+    cfg = json.loads((tmp_path/'qs'/'config.json').read_text())
+    assert (cfg['schedule_epochs'], cfg['sampler'], cfg['arm_workers'], cfg['inherited']) == (100, 'nb201_iso', 2, False)
+    ck = torch.load(tmp_path/'qs'/'train_sbn'/'checkpoints'/'last.pt', weights_only=False)
+    assert (ck['sched']['T_max'], ck['sched']['last_epoch']) == (200, 2)   # 2 of the cosine's 100 x 2 steps trained
